@@ -1,0 +1,1 @@
+"""Every side effect of a session's life; the workflows only decide."""

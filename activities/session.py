@@ -1,0 +1,102 @@
+"""Activities that read and write a session's row: activate, check PnL, finish."""
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain.messages import (
+    SYSTEM_ACTOR,
+    ActivateInput,
+    CheckInput,
+    FinishInput,
+    FinishResult,
+    PnlSnapshot,
+)
+from domain.status import IllegalTransitionError, SessionStatus
+from store.audit import AuditRepository
+from store.ledger import LedgerRepository
+from store.sessions import SessionNotFoundError, SessionRepository
+
+
+class SessionActivities:
+    """Built once per worker with its session factory; each method owns one transaction."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.sessionmaker = sessionmaker
+
+    @activity.defn
+    async def activate_session(self, input: ActivateInput) -> None:
+        """PENDING -> ACTIVE, with its audit event; a retry finds it done and does nothing."""
+        async with self.sessionmaker.begin() as db:
+            try:
+                _, changed = await SessionRepository(db).transition(
+                    input.session_id, SessionStatus.ACTIVE
+                )
+            except (SessionNotFoundError, IllegalTransitionError) as err:
+                raise ApplicationError(
+                    str(err), type=type(err).__name__, non_retryable=True
+                ) from err
+            if changed:
+                await AuditRepository(db).append(
+                    session_id=input.session_id,
+                    action="session.activated",
+                    actor=SYSTEM_ACTOR,
+                    workflow_id=input.workflow_id,
+                    run_id=input.run_id,
+                    dedupe_key=f"{input.session_id}:activated",
+                )
+
+    @activity.defn
+    async def check_session(self, input: CheckInput) -> PnlSnapshot:
+        """Read the session's PnL; the workflow judges it."""
+        async with self.sessionmaker() as db:
+            try:
+                figures = await LedgerRepository(db).pnl(input.session_id)
+            except SessionNotFoundError as err:
+                raise ApplicationError(
+                    str(err), type=type(err).__name__, non_retryable=True
+                ) from err
+        return PnlSnapshot(
+            session_id=input.session_id,
+            realized_pnl=figures.realized_pnl,
+            unrealized_pnl=figures.unrealized_pnl,
+            open_positions=figures.open_positions,
+        )
+
+    @activity.defn
+    async def finish_session(self, input: FinishInput) -> FinishResult:
+        """Write the terminal status and the audit event in one transaction, exactly once."""
+        target = input.reason.final_status
+        async with self.sessionmaker.begin() as db:
+            sessions = SessionRepository(db)
+            try:
+                row = await sessions.get(input.session_id, for_update=True)
+                if SessionStatus(row.status) in (SessionStatus.PENDING, SessionStatus.ACTIVE):
+                    await sessions.transition(input.session_id, SessionStatus.ENDING)
+                row, changed = await sessions.transition(
+                    input.session_id,
+                    target,
+                    end_reason=input.reason,
+                    end_detail=input.detail,
+                    ended_at=input.ended_at,
+                )
+            except (SessionNotFoundError, IllegalTransitionError) as err:
+                raise ApplicationError(
+                    str(err), type=type(err).__name__, non_retryable=True
+                ) from err
+            if changed:
+                await AuditRepository(db).append(
+                    session_id=input.session_id,
+                    action="session.ended",
+                    actor=input.actor,
+                    reason=input.detail,
+                    details={
+                        "end_reason": input.reason.value,
+                        "ended_at": input.ended_at.isoformat(),
+                        "realized_pnl": str(row.realized_pnl),
+                    },
+                    workflow_id=input.workflow_id,
+                    run_id=input.run_id,
+                    dedupe_key=f"{input.session_id}:ended",
+                )
+            return FinishResult(status=SessionStatus(row.status), realized_pnl=row.realized_pnl)

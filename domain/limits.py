@@ -1,0 +1,60 @@
+"""Loss and time arithmetic, and the verdict of one check: continue, expire or breach."""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+DEFAULT_CHECK_INTERVAL = timedelta(seconds=30)
+DEFAULT_WARNING_THRESHOLDS = (0.8,)
+
+
+class Verdict(StrEnum):
+    CONTINUE = "CONTINUE"
+    EXPIRED = "EXPIRED"
+    LOSS_LIMIT = "LOSS_LIMIT"
+
+
+def session_loss(realized_pnl: Decimal, unrealized_pnl: Decimal) -> Decimal:
+    """Loss is the negative part of total PnL; a profitable session has lost nothing."""
+    return max(Decimal(0), -(realized_pnl + unrealized_pnl))
+
+
+def loss_used(loss: Decimal, loss_limit: Decimal) -> float:
+    """Fraction of the loss limit consumed (1.0 at the limit, may exceed it)."""
+    return float(loss / loss_limit)
+
+
+def time_used(now: datetime, start_time: datetime, end_time: datetime) -> float:
+    """Fraction of the session's time elapsed, clamped to [0, 1]."""
+    total = (end_time - start_time).total_seconds()
+    if total <= 0:
+        return 1.0
+    return min(1.0, max(0.0, (now - start_time).total_seconds() / total))
+
+
+def judge(now: datetime, end_time: datetime, loss: Decimal, loss_limit: Decimal) -> Verdict:
+    """A breach outranks expiry: a session that hit its limit ends as LOSS_LIMIT."""
+    if loss >= loss_limit:
+        return Verdict.LOSS_LIMIT
+    if now >= end_time:
+        return Verdict.EXPIRED
+    return Verdict.CONTINUE
+
+
+def next_check_due(
+    last_check_at: datetime | None, now: datetime, interval: timedelta = DEFAULT_CHECK_INTERVAL
+) -> datetime:
+    """The periodic safety-net check runs one interval after the previous one."""
+    return now if last_check_at is None else last_check_at + interval
+
+
+def time_until_wake(now: datetime, end_time: datetime, check_due: datetime) -> timedelta:
+    """Sleep until whichever comes first: the deadline or the next check; never negative."""
+    return max(timedelta(0), min(end_time, check_due) - now)
+
+
+def crossed_thresholds(
+    fraction: float, thresholds: list[float], already_warned: list[float]
+) -> list[float]:
+    """Thresholds reached by ``fraction`` that have not been warned about yet, ascending."""
+    return sorted(t for t in thresholds if fraction >= t and t not in already_warned)

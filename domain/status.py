@@ -1,0 +1,61 @@
+"""Session statuses and the one table of legal transitions between them."""
+
+from enum import StrEnum
+
+
+class SessionStatus(StrEnum):
+    """Where a session is in its life."""
+
+    PENDING = "PENDING"
+    ACTIVE = "ACTIVE"
+    ENDING = "ENDING"
+    CLEANUP_FAILED = "CLEANUP_FAILED"
+    EXPIRED = "EXPIRED"
+    LOSS_LIMIT = "LOSS_LIMIT"
+    TERMINATED = "TERMINATED"
+
+
+class EndReason(StrEnum):
+    """Why a session ended; each maps to the terminal status it leaves behind."""
+
+    EXPIRED = "EXPIRED"
+    LOSS_LIMIT = "LOSS_LIMIT"
+    TERMINATED = "TERMINATED"
+
+    @property
+    def final_status(self) -> SessionStatus:
+        return SessionStatus(self.value)
+
+
+TERMINAL_STATUSES = frozenset(
+    {SessionStatus.EXPIRED, SessionStatus.LOSS_LIMIT, SessionStatus.TERMINATED}
+)
+
+_TRANSITIONS: dict[SessionStatus, frozenset[SessionStatus]] = {
+    SessionStatus.PENDING: frozenset({SessionStatus.ACTIVE, SessionStatus.ENDING}),
+    SessionStatus.ACTIVE: frozenset({SessionStatus.ENDING}),
+    SessionStatus.ENDING: frozenset({SessionStatus.CLEANUP_FAILED, *TERMINAL_STATUSES}),
+    SessionStatus.CLEANUP_FAILED: frozenset({SessionStatus.ENDING, *TERMINAL_STATUSES}),
+    SessionStatus.EXPIRED: frozenset(),
+    SessionStatus.LOSS_LIMIT: frozenset(),
+    SessionStatus.TERMINATED: frozenset(),
+}
+
+
+class IllegalTransitionError(ValueError):
+    """A status change the lifecycle does not allow."""
+
+
+def can_transition(current: SessionStatus, target: SessionStatus) -> bool:
+    """Whether ``current -> target`` is a legal step; staying put is always legal."""
+    return current == target or target in _TRANSITIONS[current]
+
+
+def check_transition(current: SessionStatus, target: SessionStatus) -> None:
+    """Raise :class:`IllegalTransitionError` unless ``current -> target`` is legal."""
+    if not can_transition(current, target):
+        raise IllegalTransitionError(f"session cannot go from {current} to {target}")
+
+
+def is_terminal(status: SessionStatus) -> bool:
+    return status in TERMINAL_STATUSES

@@ -1,0 +1,139 @@
+"""The HTTP API. Run it with ``uvicorn starter.api:create_app --factory``."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from domain.status import SessionStatus
+from starter.errors import ServiceError
+from starter.schemas import (
+    ErrorResponse,
+    FillOut,
+    FillRequest,
+    MarkOut,
+    MarkRequest,
+    SessionOut,
+    StartSessionRequest,
+    TerminateRequest,
+)
+from starter.service import SessionService
+from starter.settings import Settings
+from starter.temporal_client import connect
+from store.db import create_engine, create_sessionmaker
+
+
+def _service(request: Request) -> SessionService:
+    service: SessionService = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[SessionService, Depends(_service)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
+ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorResponse} for code in (400, 404, 409, 422, 503)
+}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.resolved_database_url(), settings.database_pool_size)
+        client = await connect(settings)
+        app.state.service = SessionService(client, create_sessionmaker(engine), settings)
+        yield
+        await engine.dispose()
+
+    app = FastAPI(
+        title="Trading sessions",
+        description="Start, inspect and end trading sessions; each is a Temporal workflow.",
+        version="0.1.0",
+        lifespan=lifespan,
+        responses=ERRORS,
+    )
+    _install_error_handlers(app)
+    app.include_router(_routes())
+    return app
+
+
+def _error(status_code: int, code: str, message: str, field: str | None = None) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "field": field}}
+    return JSONResponse(status_code=status_code, content=body)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
+        return _error(exc.status_code, exc.code, exc.message, exc.field)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        if first["type"] == "json_invalid":
+            return _error(400, "malformed_json", "request body is not valid JSON")
+        location = [str(part) for part in first["loc"] if part not in ("body", "query", "path")]
+        field = ".".join(location) or None
+        message = first["msg"] if field is None else f"{field}: {first['msg']}"
+        return _error(422, "validation_error", message, field)
+
+
+def _routes() -> APIRouter:
+
+    router = APIRouter(prefix="/sessions", tags=["sessions"])
+
+    @router.post("", status_code=status.HTTP_201_CREATED)
+    async def start_session(
+        body: StartSessionRequest,
+        service: ServiceDep,
+        response: Response,
+        idempotency_key: IdempotencyKey = None,
+    ) -> SessionOut:
+        """Start a session; repeating it (same id or Idempotency-Key) returns the same one."""
+        session, created = await service.start_session(body, idempotency_key)
+        if not created:
+            response.status_code = status.HTTP_200_OK
+        return session
+
+    @router.get("")
+    async def list_sessions(
+        service: ServiceDep,
+        status_filter: Annotated[SessionStatus | None, Query(alias="status")] = None,
+        account_id: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> list[SessionOut]:
+        return await service.list_sessions(status_filter, account_id, limit, offset)
+
+    @router.get("/{session_id}")
+    async def get_session(session_id: str, service: ServiceDep) -> SessionOut:
+        """The stored session, with the workflow's live view while it runs."""
+        return await service.get_session(session_id)
+
+    @router.post("/{session_id}/terminate", status_code=status.HTTP_202_ACCEPTED)
+    async def terminate_session(
+        session_id: str, body: TerminateRequest, service: ServiceDep
+    ) -> SessionOut:
+        """Ask the session to end now; it winds down and ends TERMINATED."""
+        return await service.terminate(session_id, body)
+
+    @router.post("/{session_id}/fills", status_code=status.HTTP_201_CREATED)
+    async def record_fill(
+        session_id: str, body: FillRequest, service: ServiceDep, response: Response
+    ) -> FillOut:
+        """Record a fill once (a repeated fill id returns the stored one) and check at once."""
+        fill, created = await service.record_fill(session_id, body)
+        if not created:
+            response.status_code = status.HTTP_200_OK
+        return fill
+
+    @router.post("/{session_id}/marks", status_code=status.HTTP_201_CREATED)
+    async def record_mark(session_id: str, body: MarkRequest, service: ServiceDep) -> MarkOut:
+        """Record a mark price; open positions are valued at the latest mark."""
+        return await service.record_mark(session_id, body)
+
+    return router

@@ -1,0 +1,272 @@
+"""What the API and the CLI do, in one place: start, inspect, terminate, record fills/marks."""
+
+import contextlib
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from domain.limits import DEFAULT_WARNING_THRESHOLDS
+from domain.messages import (
+    CheckRequest,
+    SessionSpec,
+    SessionView,
+    SessionWorkflowInput,
+    TerminationRequest,
+)
+from domain.status import SessionStatus, is_terminal
+from starter.errors import ConflictError, InvalidRequestError, NotFoundError
+from starter.schemas import (
+    FillOut,
+    FillRequest,
+    MarkOut,
+    MarkRequest,
+    SessionOut,
+    StartSessionRequest,
+    TerminateRequest,
+)
+from starter.settings import Settings
+from store.audit import AuditRepository
+from store.ledger import LedgerRepository, NewFill
+from store.models import TradingSession
+from store.sessions import SessionNotFoundError, SessionRepository
+from workflows.session import TradingSessionWorkflow, workflow_id_for
+
+log = logging.getLogger(__name__)
+
+# Fills and marks are only taken while trading can still happen.
+_OPEN_STATUSES = (SessionStatus.PENDING, SessionStatus.ACTIVE)
+
+
+class SessionService:
+    def __init__(
+        self,
+        client: Client,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+    ) -> None:
+        self.client = client
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+
+    async def start_session(
+        self, request: StartSessionRequest, idempotency_key: str | None = None
+    ) -> tuple[SessionOut, bool]:
+        """Create the row and start its workflow; a repeat returns the same session.
+
+        The workflow is started on every repeat too (a no-op while it runs), so a crash
+        between the insert and the start heals when the client retries.
+        """
+        now = datetime.now(UTC)
+        start = request.start_time or now
+        self._validate_times(start, request.end_time, now)
+        async with self.sessionmaker.begin() as db:
+            repo = SessionRepository(db)
+            if request.session_id is None and idempotency_key is not None:
+                known = await repo.find_by_idempotency_key(idempotency_key)
+                if known is not None:
+                    return await self._ensure_started(known), False
+            session_id = request.session_id or uuid.uuid4().hex
+            thresholds = request.warning_thresholds or [*DEFAULT_WARNING_THRESHOLDS]
+            row, created = await repo.insert_if_absent(
+                {
+                    "id": session_id,
+                    "account_id": request.account_id,
+                    "algorithm_id": request.algorithm_id,
+                    "status": SessionStatus.PENDING,
+                    "start_time": start,
+                    "end_time": request.end_time,
+                    "loss_limit": request.loss_limit,
+                    "warning_thresholds": sorted(set(thresholds)),
+                    "idempotency_key": idempotency_key,
+                    "workflow_id": workflow_id_for(session_id),
+                }
+            )
+            if not created:
+                _check_same_session(row, request)
+        return await self._ensure_started(row), created
+
+    def _validate_times(self, start: datetime, end: datetime, now: datetime) -> None:
+        if end <= now:
+            raise InvalidRequestError("end_time must be in the future", field="end_time")
+        if end <= start:
+            raise InvalidRequestError("end_time must be after start_time", field="end_time")
+        longest = timedelta(hours=self.settings.max_session_hours)
+        if end - start > longest:
+            raise InvalidRequestError(
+                f"a session may last at most {self.settings.max_session_hours:g} hours",
+                field="end_time",
+            )
+
+    async def _ensure_started(self, row: TradingSession) -> SessionOut:
+        if not is_terminal(SessionStatus(row.status)):
+            spec = SessionSpec(
+                session_id=row.id,
+                account_id=row.account_id,
+                algorithm_id=row.algorithm_id,
+                start_time=row.start_time,
+                end_time=row.end_time,
+                loss_limit=row.loss_limit,
+                warning_thresholds=row.warning_thresholds,
+            )
+            # A workflow that already ran and closed means the session exists: nothing to start.
+            with contextlib.suppress(WorkflowAlreadyStartedError):
+                await self.client.start_workflow(
+                    TradingSessionWorkflow.run,
+                    SessionWorkflowInput(
+                        spec=spec, check_interval_seconds=self.settings.check_interval_seconds
+                    ),
+                    id=row.workflow_id,
+                    task_queue=self.settings.temporal_task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                )
+        return SessionOut.model_validate(row)
+
+    async def get_session(self, session_id: str) -> SessionOut:
+        async with self.sessionmaker() as db:
+            row = await self._get_row(SessionRepository(db), session_id)
+        out = SessionOut.model_validate(row)
+        if not is_terminal(out.status):
+            out.live = await self.live_status(session_id)
+        return out
+
+    async def live_status(self, session_id: str) -> SessionView | None:
+        """The workflow's own view, or None when it cannot answer (not started, closed)."""
+        try:
+            return await self._handle(session_id).query(TradingSessionWorkflow.get_status)
+        except RPCError as err:
+            log.info("live status of %s unavailable: %s", session_id, err.message)
+            return None
+
+    async def list_sessions(
+        self,
+        status: SessionStatus | None = None,
+        account_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[SessionOut]:
+        async with self.sessionmaker() as db:
+            rows = await SessionRepository(db).list(
+                status=status, account_id=account_id, limit=limit, offset=offset
+            )
+        return [SessionOut.model_validate(row) for row in rows]
+
+    async def terminate(self, session_id: str, request: TerminateRequest) -> SessionOut:
+        """Ask the workflow to end the session; the audit trail records who asked and why."""
+        async with self.sessionmaker.begin() as db:
+            row = await self._get_row(SessionRepository(db), session_id)
+            if is_terminal(SessionStatus(row.status)):
+                raise ConflictError(f"session {session_id!r} already ended ({row.status})")
+            await AuditRepository(db).append(
+                session_id=session_id,
+                action="session.termination_requested",
+                actor=request.actor,
+                reason=request.reason,
+                workflow_id=row.workflow_id,
+            )
+        await self._handle(session_id).signal(
+            TradingSessionWorkflow.request_termination,
+            TerminationRequest(reason=request.reason, actor=request.actor),
+        )
+        return SessionOut.model_validate(row)
+
+    async def record_fill(self, session_id: str, request: FillRequest) -> tuple[FillOut, bool]:
+        """Apply a fill once under the session's row lock, then wake the workflow."""
+        fill = NewFill(
+            fill_id=request.fill_id,
+            symbol=request.symbol,
+            side=request.side,
+            quantity=request.quantity,
+            price=request.price,
+            fee=request.fee,
+            executed_at=request.executed_at or datetime.now(UTC),
+        )
+        async with self.sessionmaker.begin() as db:
+            ledger = LedgerRepository(db)
+            existing = await ledger.get_fill(session_id, request.fill_id)
+            if existing is None:
+                await self._lock_open_session(db, session_id)
+            row, created = await ledger.apply_fill(session_id, fill)
+            if not created and not _same_fill(row, fill):
+                raise ConflictError(
+                    f"fill {request.fill_id!r} was already recorded with other values",
+                    field="fill_id",
+                )
+            out = FillOut.model_validate(row)
+        out.duplicate = not created
+        if created:
+            await self._wake(session_id, "fill")
+        return out, created
+
+    async def record_mark(self, session_id: str, request: MarkRequest) -> MarkOut:
+        marked_at = request.marked_at or datetime.now(UTC)
+        async with self.sessionmaker.begin() as db:
+            await self._lock_open_session(db, session_id)
+            await LedgerRepository(db).add_mark(
+                session_id, request.symbol, request.price, marked_at
+            )
+        await self._wake(session_id, "mark")
+        return MarkOut(
+            session_id=session_id, symbol=request.symbol, price=request.price, marked_at=marked_at
+        )
+
+    async def _lock_open_session(self, db: AsyncSession, session_id: str) -> TradingSession:
+        row = await self._get_row(SessionRepository(db), session_id, for_update=True)
+        if SessionStatus(row.status) not in _OPEN_STATUSES:
+            raise ConflictError(f"session {session_id!r} is {row.status}: it takes no more trades")
+        return row
+
+    async def _wake(self, session_id: str, source: str) -> None:
+        # The data is committed already; if the signal is lost the 30 s tick still sees it.
+        try:
+            await self._handle(session_id).signal(
+                TradingSessionWorkflow.check_now, CheckRequest(source=source)
+            )
+        except RPCError as err:
+            log.warning("could not wake session %s: %s", session_id, err.message)
+
+    async def _get_row(
+        self, repo: SessionRepository, session_id: str, *, for_update: bool = False
+    ) -> TradingSession:
+        try:
+            return await repo.get(session_id, for_update=for_update)
+        except SessionNotFoundError as err:
+            raise NotFoundError(str(err)) from err
+
+    def _handle(self, session_id: str) -> WorkflowHandle[TradingSessionWorkflow, object]:
+        return self.client.get_workflow_handle_for(
+            TradingSessionWorkflow.run, workflow_id_for(session_id)
+        )
+
+
+def _check_same_session(row: TradingSession, request: StartSessionRequest) -> None:
+    """A repeated start must describe the same session; otherwise it is a conflict."""
+    differs = [
+        name
+        for name, value in (
+            ("session_id", request.session_id or row.id),
+            ("account_id", request.account_id),
+            ("algorithm_id", request.algorithm_id),
+            ("end_time", request.end_time),
+            ("loss_limit", request.loss_limit),
+        )
+        if getattr(row, "id" if name == "session_id" else name) != value
+    ]
+    if differs:
+        raise ConflictError(
+            f"session {row.id!r} already exists with a different {', '.join(differs)}",
+            field=differs[0],
+        )
+
+
+def _same_fill(row: object, fill: NewFill) -> bool:
+    return all(
+        getattr(row, name) == getattr(fill, name)
+        for name in ("symbol", "side", "quantity", "price", "fee")
+    )

@@ -1,0 +1,64 @@
+"""One Settings object, read from ``TRADING_*`` environment variables (or a .env file)."""
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "TRADING_"
+
+
+class Settings(BaseSettings):
+    """Configuration of the worker, the API, the CLI and the dev launcher."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore")
+
+    # Temporal. Leaving the address unset means: the embedded dev server on 127.0.0.1.
+    temporal_address: str | None = None
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "trading-sessions"
+    temporal_tls: bool = False
+    temporal_tls_server_ca: Path | None = None
+    temporal_tls_client_cert: Path | None = None
+    temporal_tls_client_key: Path | None = None
+    temporal_tls_server_name: str | None = None
+    temporal_api_key: SecretStr | None = None
+
+    # PostgreSQL. Unset means: the embedded server under data_dir/pg.
+    database_url: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TRADING_DATABASE_URL", "DATABASE_URL")
+    )
+    database_pool_size: int = 10
+
+    data_dir: Path = Path(".data")
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    dev_temporal_port: int = 7233
+    dev_ui_port: int = 8233
+
+    check_interval_seconds: float = Field(default=30.0, gt=0)
+    max_session_hours: float = Field(default=24 * 7, gt=0)
+
+    @property
+    def uses_dev_temporal(self) -> bool:
+        return self.temporal_address is None
+
+    @property
+    def resolved_temporal_address(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.dev_temporal_port}"
+
+    def resolved_database_url(self) -> str:
+        """The configured URL, or the embedded server's (started if it is not running)."""
+        if self.database_url is not None:
+            return _asyncpg_url(self.database_url.get_secret_value())
+        from store.embedded import ensure_embedded_postgres
+
+        return ensure_embedded_postgres(self.data_dir)
+
+
+def _asyncpg_url(url: str) -> str:
+    """Accept the usual ``postgresql://`` form and select the asyncpg driver for it."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url

@@ -1,0 +1,35 @@
+"""The one way every process connects to Temporal: same converter, same TLS and API key."""
+
+from pathlib import Path
+
+from temporalio.client import Client, TLSConfig
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from starter.settings import Settings
+
+
+def _read(path: Path | None) -> bytes | None:
+    return path.read_bytes() if path is not None else None
+
+
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    """TLS (and mTLS when a client pair is given); API keys always travel over TLS."""
+    if not settings.temporal_tls and settings.temporal_api_key is None:
+        return False
+    return TLSConfig(
+        server_root_ca_cert=_read(settings.temporal_tls_server_ca),
+        client_cert=_read(settings.temporal_tls_client_cert),
+        client_private_key=_read(settings.temporal_tls_client_key),
+        domain=settings.temporal_tls_server_name,
+    )
+
+
+async def connect(settings: Settings) -> Client:
+    api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
+    return await Client.connect(
+        settings.resolved_temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+        tls=tls_config(settings),
+        api_key=api_key,
+    )

@@ -1,0 +1,1 @@
+"""PostgreSQL persistence: SQLAlchemy models, repositories and Alembic migrations."""

@@ -1,0 +1,19 @@
+"""Engine and session factory; one per process, created by whoever owns the process."""
+
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+
+def create_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
+    # pre_ping lets the pool recover by itself after PostgreSQL restarts.
+    return create_async_engine(
+        database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,121 @@
+"""Fills, positions and marks: the data a session's PnL is computed from."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.positions import Position as PositionValue
+from domain.positions import Side, apply_fill, unrealized_pnl
+from store.models import Fill, Mark, Position, TradingSession
+from store.sessions import SessionNotFoundError
+
+
+@dataclass(frozen=True)
+class NewFill:
+    fill_id: str
+    symbol: str
+    side: Side
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal
+    executed_at: datetime
+
+
+@dataclass(frozen=True)
+class PnlFigures:
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal
+    open_positions: int
+
+
+class LedgerRepository:
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+
+    async def get_fill(self, session_id: str, fill_id: str) -> Fill | None:
+        stmt = select(Fill).where(Fill.session_id == session_id, Fill.fill_id == fill_id)
+        return (await self.db.execute(stmt)).scalar_one_or_none()
+
+    async def apply_fill(self, session_id: str, fill: NewFill) -> tuple[Fill, bool]:
+        """Record a fill once and fold it into the position and realized PnL.
+
+        The caller holds the session row lock, so fills of one session apply one at a time.
+        A repeated fill id returns the stored fill and changes nothing.
+        """
+        existing = await self.get_fill(session_id, fill.fill_id)
+        if existing is not None:
+            return existing, False
+        position = await self.db.get(Position, (session_id, fill.symbol), with_for_update=True)
+        held = (
+            PositionValue(position.quantity, position.average_price)
+            if position
+            else PositionValue()
+        )
+        effect = apply_fill(held, fill.side, fill.quantity, fill.price, fill.fee)
+        if position is None:
+            position = Position(session_id=session_id, symbol=fill.symbol)
+            self.db.add(position)
+        position.quantity = effect.position.quantity
+        position.average_price = effect.position.average_price
+        row = Fill(
+            session_id=session_id,
+            fill_id=fill.fill_id,
+            symbol=fill.symbol,
+            side=fill.side,
+            quantity=fill.quantity,
+            price=fill.price,
+            fee=fill.fee,
+            realized_pnl=effect.realized_pnl,
+            executed_at=fill.executed_at,
+        )
+        self.db.add(row)
+        session = await self.db.get_one(TradingSession, session_id)
+        session.realized_pnl = session.realized_pnl + effect.realized_pnl
+        await self.db.flush()
+        return row, True
+
+    async def add_mark(self, session_id: str, symbol: str, price: Decimal, at: datetime) -> None:
+        await self.db.execute(
+            insert(Mark).values(session_id=session_id, symbol=symbol, price=price, marked_at=at)
+        )
+
+    async def positions(self, session_id: str) -> list[Position]:
+        stmt = select(Position).where(Position.session_id == session_id).order_by(Position.symbol)
+        return list((await self.db.execute(stmt)).scalars())
+
+    async def latest_marks(self, session_id: str) -> dict[str, Decimal]:
+        """Latest mark per symbol by the mark's own time, so late arrivals don't win."""
+        stmt = (
+            select(Mark.symbol, Mark.price)
+            .where(Mark.session_id == session_id)
+            .distinct(Mark.symbol)
+            .order_by(Mark.symbol, Mark.marked_at.desc(), Mark.id.desc())
+        )
+        return {symbol: price for symbol, price in (await self.db.execute(stmt)).all()}
+
+    async def pnl(self, session_id: str) -> PnlFigures:
+        realized = (
+            await self.db.execute(
+                select(TradingSession.realized_pnl).where(TradingSession.id == session_id)
+            )
+        ).scalar_one_or_none()
+        if realized is None:
+            raise SessionNotFoundError(session_id)
+        marks = await self.latest_marks(session_id)
+        unrealized = Decimal(0)
+        open_positions = 0
+        for position in await self.positions(session_id):
+            if position.quantity == 0:
+                continue
+            open_positions += 1
+            value = PositionValue(position.quantity, position.average_price)
+            unrealized += unrealized_pnl(value, marks.get(position.symbol))
+        return PnlFigures(realized, unrealized, open_positions)
+
+    async def fill_count(self, session_id: str) -> int:
+        stmt = select(func.count()).select_from(Fill).where(Fill.session_id == session_id)
+        return (await self.db.execute(stmt)).scalar_one()

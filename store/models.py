@@ -1,0 +1,107 @@
+"""SQLAlchemy models. Money and quantities are NUMERIC, times are timestamptz (UTC)."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+Money = Numeric(24, 8)
+Quantity = Numeric(24, 8)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True), Decimal: Money}
+
+
+class TradingSession(Base):
+    __tablename__ = "trading_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(64), index=True)
+    algorithm_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    start_time: Mapped[datetime]
+    end_time: Mapped[datetime]
+    loss_limit: Mapped[Decimal]
+    warning_thresholds: Mapped[list[float]] = mapped_column(JSONB)
+    realized_pnl: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    end_reason: Mapped[str | None] = mapped_column(String(20))
+    end_detail: Mapped[str | None] = mapped_column(Text)
+    ended_at: Mapped[datetime | None]
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    workflow_id: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class Position(Base):
+    __tablename__ = "positions"
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("trading_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    quantity: Mapped[Decimal] = mapped_column(Quantity)
+    average_price: Mapped[Decimal]
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class Fill(Base):
+    __tablename__ = "fills"
+    __table_args__ = (UniqueConstraint("session_id", "fill_id", name="uq_fills_session_fill"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("trading_sessions.id", ondelete="CASCADE"), index=True
+    )
+    fill_id: Mapped[str] = mapped_column(String(128))
+    symbol: Mapped[str] = mapped_column(String(32))
+    side: Mapped[str] = mapped_column(String(4))
+    quantity: Mapped[Decimal] = mapped_column(Quantity)
+    price: Mapped[Decimal]
+    fee: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    realized_pnl: Mapped[Decimal]
+    executed_at: Mapped[datetime]
+    recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Mark(Base):
+    __tablename__ = "marks"
+    __table_args__ = (Index("ix_marks_latest", "session_id", "symbol", "marked_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("trading_sessions.id", ondelete="CASCADE"))
+    symbol: Mapped[str] = mapped_column(String(32))
+    price: Mapped[Decimal]
+    marked_at: Mapped[datetime]
+    recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class AuditEvent(Base):
+    """Append-only: a database trigger refuses UPDATE and DELETE."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    workflow_id: Mapped[str | None] = mapped_column(String(128))
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    occurred_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -1,0 +1,108 @@
+"""Repository for trading_sessions rows. Never commits: the caller owns the transaction."""
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.status import SessionStatus, check_transition
+from store.models import TradingSession
+
+
+class SessionNotFoundError(LookupError):
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"session {session_id!r} not found")
+        self.session_id = session_id
+
+
+class SessionRepository:
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+
+    async def insert_if_absent(self, values: dict[str, Any]) -> tuple[TradingSession, bool]:
+        """Insert a session unless its id or idempotency key exists; return (row, created).
+
+        Racing identical requests all end here; ON CONFLICT makes exactly one of them win.
+        """
+        stmt = (
+            insert(TradingSession)
+            .values(**values)
+            .on_conflict_do_nothing()
+            .returning(TradingSession.id)
+        )
+        created_id = (await self.db.execute(stmt)).scalar_one_or_none()
+        if created_id is not None:
+            return await self.get(created_id), True
+        existing = await self.find_existing(values["id"], values.get("idempotency_key"))
+        return existing, False
+
+    async def find_existing(self, session_id: str, idempotency_key: str | None) -> TradingSession:
+        conditions = [TradingSession.id == session_id]
+        if idempotency_key is not None:
+            conditions.append(TradingSession.idempotency_key == idempotency_key)
+        row = (await self.db.execute(select(TradingSession).where(or_(*conditions)))).scalar()
+        if row is None:
+            raise SessionNotFoundError(session_id)
+        return row
+
+    async def find_by_idempotency_key(self, key: str) -> TradingSession | None:
+        stmt = select(TradingSession).where(TradingSession.idempotency_key == key)
+        return (await self.db.execute(stmt)).scalar_one_or_none()
+
+    async def get(self, session_id: str, *, for_update: bool = False) -> TradingSession:
+        stmt = select(TradingSession).where(TradingSession.id == session_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = (await self.db.execute(stmt)).scalar_one_or_none()
+        if row is None:
+            raise SessionNotFoundError(session_id)
+        return row
+
+    async def list(
+        self,
+        *,
+        status: SessionStatus | None = None,
+        account_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Sequence[TradingSession]:
+        stmt = select(TradingSession).order_by(TradingSession.created_at.desc(), TradingSession.id)
+        if status is not None:
+            stmt = stmt.where(TradingSession.status == status)
+        if account_id is not None:
+            stmt = stmt.where(TradingSession.account_id == account_id)
+        return (await self.db.execute(stmt.limit(limit).offset(offset))).scalars().all()
+
+    async def transition(
+        self, session_id: str, target: SessionStatus, **fields: Any
+    ) -> tuple[TradingSession, bool]:
+        """Move a session to ``target`` under a row lock; return (row, changed).
+
+        Re-applying the same target is a no-op, so activities may run twice safely.
+        """
+        row = await self.get(session_id, for_update=True)
+        current = SessionStatus(row.status)
+        if current == target:
+            return row, False
+        check_transition(current, target)
+        await self.db.execute(
+            update(TradingSession)
+            .where(TradingSession.id == session_id)
+            .values(status=target, **fields)
+        )
+        await self.db.refresh(row)
+        return row, True
+
+    async def add_realized_pnl(self, session_id: str, amount: Decimal) -> None:
+        await self.db.execute(
+            update(TradingSession)
+            .where(TradingSession.id == session_id)
+            .values(realized_pnl=TradingSession.realized_pnl + amount)
+        )
+
+    async def count_by_status(self) -> dict[str, int]:
+        stmt = select(TradingSession.status, func.count()).group_by(TradingSession.status)
+        return {status: count for status, count in (await self.db.execute(stmt)).all()}

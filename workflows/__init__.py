@@ -1,0 +1,1 @@
+"""Deterministic orchestration only: the session workflow and housekeeping workflows."""
