@@ -11,7 +11,9 @@ ENV_PREFIX = "TRADING_"
 class Settings(BaseSettings):
     """Configuration of the worker, the API, the CLI and the dev launcher."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", populate_by_name=True
+    )
 
     # Temporal. Leaving the address unset means: the embedded dev server on 127.0.0.1.
     temporal_address: str | None = None

@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.positions import Position as PositionValue
@@ -92,7 +92,7 @@ class LedgerRepository:
         stmt = (
             select(Mark.symbol, Mark.price)
             .where(Mark.session_id == session_id)
-            .distinct(Mark.symbol)
+            .ext(distinct_on(Mark.symbol))
             .order_by(Mark.symbol, Mark.marked_at.desc(), Mark.id.desc())
         )
         return {symbol: price for symbol, price in (await self.db.execute(stmt)).all()}

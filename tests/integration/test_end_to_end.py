@@ -1,0 +1,88 @@
+"""The shipped processes, end to end: `python worker.py` and the API under uvicorn."""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.client import Client
+
+from starter.devserver import free_port
+from tests.integration.api_helpers import fill_body, session_body, wait_for_status
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def stack(dev_server: str, database_url: str) -> Iterator[str]:
+    """Worker and API as separate processes, configured only through the environment."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "TRADING_TEMPORAL_ADDRESS": dev_server,
+        "DATABASE_URL": database_url,
+        "TRADING_TEMPORAL_TASK_QUEUE": f"e2e-{uuid.uuid4()}",
+    }
+    worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT)
+    api = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "starter.api:create_app",
+            "--factory",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=ROOT,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_serving(base_url)
+        yield base_url
+    finally:
+        for process in (api, worker):
+            process.terminate()
+            process.wait(timeout=15)
+
+
+def _wait_until_serving(base_url: str) -> None:
+    for _ in range(150):
+        try:
+            httpx.get(f"{base_url}/docs", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("the API did not start")
+
+
+async def test_session_started_over_http_runs_checks_and_expires_at_deadline(
+    stack: str, dev_client: Client
+) -> None:
+    body = session_body(seconds=4)
+    async with httpx.AsyncClient(base_url=stack) as api:
+        created = await api.post("/sessions", json=body)
+        assert created.status_code == 201
+        active = await wait_for_status(api, body["session_id"], {"ACTIVE"})
+        assert active["live"]["checks"] >= 1
+        fill = await api.post(
+            f"/sessions/{body['session_id']}/fills", json=fill_body("f1", "BUY", "5", "20")
+        )
+        assert fill.status_code == 201
+
+        ended = await wait_for_status(api, body["session_id"], {"EXPIRED"}, timeout=20)
+
+    assert ended["end_reason"] == "EXPIRED"
+    # What the Web UI lists comes from Temporal's visibility store.
+    handle = dev_client.get_workflow_handle(created.json()["workflow_id"])
+    description = await handle.describe()
+    assert description.status is not None
+    assert description.status.name == "COMPLETED"

@@ -1,0 +1,177 @@
+"""The session workflow on the time-skipping server, with real activities and PostgreSQL."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import WorkflowEnvironment
+
+from domain.messages import CheckRequest, TerminationRequest
+from domain.positions import Side
+from domain.status import EndReason, SessionStatus
+from store.audit import AuditRepository
+from store.ledger import LedgerRepository, NewFill
+from store.sessions import SessionRepository
+from tests.workflows.helpers import Handle, start_session
+from workflows.session import TradingSessionWorkflow
+
+CHECK_INTERVAL = timedelta(seconds=30)
+
+
+async def wait_until_active(handle: Handle) -> None:
+    """Poll the live query (queries don't skip time) until the first check has run."""
+    for _ in range(200):
+        view = await handle.query(TradingSessionWorkflow.get_status)
+        if view.status is SessionStatus.ACTIVE and view.checks >= 1:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("session never became active")
+
+
+async def record_losing_trade(
+    sessionmaker: async_sessionmaker[AsyncSession], session_id: str, loss: Decimal
+) -> None:
+    """Buy 10 at 100 and sell 10 at 100 - loss/10: realized PnL is exactly -loss."""
+    now = datetime.now(UTC)
+    async with sessionmaker.begin() as db:
+        await SessionRepository(db).get(session_id, for_update=True)
+        ledger = LedgerRepository(db)
+        for fill_id, side, price in (("buy", Side.BUY, 100), ("sell", Side.SELL, 100 - loss / 10)):
+            await ledger.apply_fill(
+                session_id,
+                NewFill(fill_id, "ACME", side, Decimal(10), Decimal(price), Decimal(0), now),
+            )
+
+
+async def audit_actions(
+    sessionmaker: async_sessionmaker[AsyncSession], session_id: str
+) -> list[str]:
+    async with sessionmaker() as db:
+        return [event.action for event in await AuditRepository(db).for_session(session_id)]
+
+
+async def test_session_expires_exactly_at_deadline(
+    time_env: WorkflowEnvironment, sessionmaker: async_sessionmaker[AsyncSession], task_queue: str
+) -> None:
+    handle, values = await start_session(
+        time_env, sessionmaker, task_queue, duration=timedelta(minutes=10)
+    )
+
+    result = await handle.result()
+
+    assert result.end_reason is EndReason.EXPIRED
+    assert result.status is SessionStatus.EXPIRED
+    assert values["end_time"] <= result.ended_at < values["end_time"] + timedelta(seconds=1)
+    async with sessionmaker() as db:
+        row = await SessionRepository(db).get(values["id"])
+    assert row.status == SessionStatus.EXPIRED
+    assert row.ended_at == result.ended_at
+    assert await audit_actions(sessionmaker, values["id"]) == ["session.activated", "session.ended"]
+
+
+async def test_loss_breach_ends_session_within_one_check(
+    time_env: WorkflowEnvironment, sessionmaker: async_sessionmaker[AsyncSession], task_queue: str
+) -> None:
+    handle, values = await start_session(
+        time_env, sessionmaker, task_queue, loss_limit=Decimal(500)
+    )
+    await wait_until_active(handle)
+    breached_at = await time_env.get_current_time()
+    # No signal: only the periodic safety-net check can see this loss.
+    await record_losing_trade(sessionmaker, values["id"], Decimal(600))
+
+    result = await handle.result()
+
+    assert result.end_reason is EndReason.LOSS_LIMIT
+    assert result.ended_at - breached_at <= CHECK_INTERVAL + timedelta(seconds=1)
+    assert result.realized_pnl == Decimal(-600)
+    async with sessionmaker() as db:
+        row = await SessionRepository(db).get(values["id"])
+    assert row.status == SessionStatus.LOSS_LIMIT
+    assert row.end_detail == "loss 600.00000000 reached limit 500"
+
+
+async def test_breaching_fill_with_signal_ends_session_without_waiting_for_tick(
+    time_env: WorkflowEnvironment, sessionmaker: async_sessionmaker[AsyncSession], task_queue: str
+) -> None:
+    handle, values = await start_session(
+        time_env, sessionmaker, task_queue, loss_limit=Decimal(500)
+    )
+    await wait_until_active(handle)
+    breached_at = await time_env.get_current_time()
+    await record_losing_trade(sessionmaker, values["id"], Decimal(500))
+    await handle.signal(TradingSessionWorkflow.check_now, CheckRequest(source="fill"))
+
+    result = await handle.result()
+
+    assert result.end_reason is EndReason.LOSS_LIMIT
+    assert result.ended_at - breached_at < timedelta(seconds=1)
+
+
+async def test_manual_termination_ends_session_with_actor_and_reason(
+    time_env: WorkflowEnvironment, sessionmaker: async_sessionmaker[AsyncSession], task_queue: str
+) -> None:
+    handle, values = await start_session(time_env, sessionmaker, task_queue)
+    await wait_until_active(handle)
+
+    await handle.signal(
+        TradingSessionWorkflow.request_termination,
+        TerminationRequest(reason="desk closing early", actor="op-jane"),
+    )
+    # A second request does not replace the first one's reason or actor.
+    await handle.signal(
+        TradingSessionWorkflow.request_termination,
+        TerminationRequest(reason="again", actor="op-bob"),
+    )
+    result = await handle.result()
+
+    assert result.end_reason is EndReason.TERMINATED
+    async with sessionmaker() as db:
+        row = await SessionRepository(db).get(values["id"])
+        ended = [e for e in await AuditRepository(db).for_session(values["id"])][-1]
+    assert row.status == SessionStatus.TERMINATED
+    assert row.end_detail == "desk closing early"
+    assert (ended.action, ended.actor, ended.reason) == (
+        "session.ended",
+        "op-jane",
+        "desk closing early",
+    )
+
+
+async def test_session_waits_for_its_start_time_before_activating(
+    time_env: WorkflowEnvironment, sessionmaker: async_sessionmaker[AsyncSession], task_queue: str
+) -> None:
+    handle, values = await start_session(
+        time_env,
+        sessionmaker,
+        task_queue,
+        start_in=timedelta(minutes=5),
+        duration=timedelta(minutes=5),
+    )
+    view = await handle.query(TradingSessionWorkflow.get_status)
+    assert view.status is SessionStatus.PENDING
+
+    result = await handle.result()
+
+    assert result.end_reason is EndReason.EXPIRED
+    async with sessionmaker() as db:
+        events = list(await AuditRepository(db).for_session(values["id"]))
+    assert [e.action for e in events] == ["session.activated", "session.ended"]
+
+
+async def test_pending_session_terminated_before_start_never_activates(
+    time_env: WorkflowEnvironment, sessionmaker: async_sessionmaker[AsyncSession], task_queue: str
+) -> None:
+    handle, values = await start_session(
+        time_env, sessionmaker, task_queue, start_in=timedelta(hours=1)
+    )
+    await handle.signal(
+        TradingSessionWorkflow.request_termination,
+        TerminationRequest(reason="cancelled before the open", actor="op-jane"),
+    )
+
+    result = await handle.result()
+
+    assert result.end_reason is EndReason.TERMINATED
+    assert await audit_actions(sessionmaker, values["id"]) == ["session.ended"]
