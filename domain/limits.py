@@ -8,6 +8,11 @@ DEFAULT_CHECK_INTERVAL = timedelta(seconds=30)
 DEFAULT_WARNING_THRESHOLDS = (0.8,)
 
 
+class WarningKind(StrEnum):
+    TIME = "TIME"
+    LOSS = "LOSS"
+
+
 class Verdict(StrEnum):
     CONTINUE = "CONTINUE"
     EXPIRED = "EXPIRED"
@@ -48,9 +53,19 @@ def next_check_due(
     return now if last_check_at is None else last_check_at + interval
 
 
-def time_until_wake(now: datetime, end_time: datetime, check_due: datetime) -> timedelta:
-    """Sleep until whichever comes first: the deadline or the next check; never negative."""
-    return max(timedelta(0), min(end_time, check_due) - now)
+def time_until_wake(now: datetime, *due: datetime | None) -> timedelta:
+    """Sleep until the first of the due instants (deadline, check, warning); never negative."""
+    return max(timedelta(0), min(d for d in due if d is not None) - now)
+
+
+def next_time_warning_at(
+    start_time: datetime, end_time: datetime, thresholds: list[float], already_warned: list[float]
+) -> datetime | None:
+    """When the next unsent time threshold is reached, so the workflow wakes exactly then."""
+    pending = [t for t in thresholds if t not in already_warned]
+    if not pending:
+        return None
+    return start_time + (end_time - start_time) * min(pending)
 
 
 def crossed_thresholds(

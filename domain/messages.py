@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.limits import DEFAULT_WARNING_THRESHOLDS
+from domain.limits import DEFAULT_WARNING_THRESHOLDS, WarningKind
 from domain.status import EndReason, SessionStatus
 
 SYSTEM_ACTOR = "system"
@@ -48,6 +48,8 @@ class SessionState(BaseModel):
     loss: Decimal = Decimal(0)
     time_warnings_sent: list[float] = Field(default_factory=list)
     loss_warnings_sent: list[float] = Field(default_factory=list)
+    paused: bool = False
+    gate_changes: int = 0
     pending_termination: TerminationRequest | None = None
     end_reason: EndReason | None = None
     end_detail: str | None = None
@@ -58,6 +60,10 @@ class SessionState(BaseModel):
 class SessionWorkflowInput(BaseModel):
     spec: SessionSpec
     check_interval_seconds: float = 30.0
+    max_session_seconds: float = 7 * 24 * 3600.0
+    # Continue-as-new after this many checks in one run even if Temporal has not suggested
+    # it yet; None leaves it to Temporal. Tests use a small number to exercise the hand-over.
+    continue_as_new_after_checks: int | None = None
     state: SessionState | None = None
 
 
@@ -75,6 +81,9 @@ class SessionView(BaseModel):
     time_used: float
     checks: int
     last_check_at: datetime | None
+    paused: bool = False
+    time_warnings_sent: list[float] = Field(default_factory=list)
+    loss_warnings_sent: list[float] = Field(default_factory=list)
     end_reason: EndReason | None
     ended_at: datetime | None
 
@@ -126,3 +135,64 @@ class CheckRequest(BaseModel):
     """Signal that the session's PnL changed (a fill or a mark): check now, not at the tick."""
 
     source: str = "api"
+
+
+class ExtendDeadlineInput(BaseModel):
+    """Update: move the deadline later (never earlier; end the session to shorten it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    end_time: datetime
+    actor: str = Field(min_length=1, max_length=200)
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class SetLossLimitInput(BaseModel):
+    """Update: change the loss limit; below the current loss it ends the session at once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    loss_limit: Decimal
+    actor: str = Field(min_length=1, max_length=200)
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class GateRequest(BaseModel):
+    """Signal to pause (close the trading gate) or resume (open it) without ending."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    actor: str = Field(min_length=1, max_length=200)
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class WarningInput(BaseModel):
+    session_id: str
+    account_id: str
+    kind: WarningKind
+    threshold: float
+    used: float
+    at: datetime
+    workflow_id: str
+    run_id: str
+
+
+class LimitChangeInput(BaseModel):
+    session_id: str
+    end_time: datetime | None = None
+    loss_limit: Decimal | None = None
+    actor: str
+    reason: str | None = None
+    change_id: str
+    workflow_id: str
+    run_id: str
+
+
+class GateInput(BaseModel):
+    session_id: str
+    open: bool
+    actor: str
+    reason: str | None = None
+    change_id: str
+    workflow_id: str
+    run_id: str

@@ -8,15 +8,22 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Respons
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from domain.messages import SessionView
 from domain.status import SessionStatus
+from starter import health, jobs, metrics
 from starter.errors import ServiceError
+from starter.logging_setup import configure_logging
 from starter.schemas import (
     ErrorResponse,
+    ExtendDeadlineRequest,
     FillOut,
     FillRequest,
+    GateChangeRequest,
+    GateOut,
     MarkOut,
     MarkRequest,
     SessionOut,
+    SetLossLimitRequest,
     StartSessionRequest,
     TerminateRequest,
 )
@@ -40,6 +47,7 @@ ERRORS: dict[int | str, dict[str, object]] = {
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    configure_logging(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -58,6 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     _install_error_handlers(app)
     app.include_router(_routes())
+    for operations in (health.router, metrics.router, jobs.router):
+        app.include_router(operations)
     return app
 
 
@@ -120,6 +130,39 @@ def _routes() -> APIRouter:
     ) -> SessionOut:
         """Ask the session to end now; it winds down and ends TERMINATED."""
         return await service.terminate(session_id, body)
+
+    @router.post("/{session_id}/extend")
+    async def extend_deadline(
+        session_id: str, body: ExtendDeadlineRequest, service: ServiceDep
+    ) -> SessionView:
+        """Move the deadline later (Temporal update `extend_deadline`); 422 if refused."""
+        return await service.extend_deadline(session_id, body)
+
+    @router.post("/{session_id}/loss-limit")
+    async def set_loss_limit(
+        session_id: str, body: SetLossLimitRequest, service: ServiceDep
+    ) -> SessionView:
+        """Change the loss limit (update `set_loss_limit`); below the loss it ends at once."""
+        return await service.set_loss_limit(session_id, body)
+
+    @router.post("/{session_id}/pause", status_code=status.HTTP_202_ACCEPTED)
+    async def pause_session(
+        session_id: str, body: GateChangeRequest, service: ServiceDep
+    ) -> SessionOut:
+        """Close the trading gate without ending the session; the clock keeps running."""
+        return await service.set_paused(session_id, True, body)
+
+    @router.post("/{session_id}/resume", status_code=status.HTTP_202_ACCEPTED)
+    async def resume_session(
+        session_id: str, body: GateChangeRequest, service: ServiceDep
+    ) -> SessionOut:
+        """Open the trading gate again."""
+        return await service.set_paused(session_id, False, body)
+
+    @router.get("/{session_id}/gate")
+    async def trading_gate(session_id: str, service: ServiceDep) -> GateOut:
+        """Pre-trade check: may the session's algorithm place an order now?"""
+        return await service.gate(session_id)
 
     @router.post("/{session_id}/fills", status_code=status.HTTP_201_CREATED)
     async def record_fill(

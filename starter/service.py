@@ -4,9 +4,10 @@ import contextlib
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -14,19 +15,26 @@ from temporalio.service import RPCError
 from domain.limits import DEFAULT_WARNING_THRESHOLDS
 from domain.messages import (
     CheckRequest,
+    ExtendDeadlineInput,
+    GateRequest,
     SessionSpec,
     SessionView,
     SessionWorkflowInput,
+    SetLossLimitInput,
     TerminationRequest,
 )
 from domain.status import SessionStatus, is_terminal
 from starter.errors import ConflictError, InvalidRequestError, NotFoundError
 from starter.schemas import (
+    ExtendDeadlineRequest,
     FillOut,
     FillRequest,
+    GateChangeRequest,
+    GateOut,
     MarkOut,
     MarkRequest,
     SessionOut,
+    SetLossLimitRequest,
     StartSessionRequest,
     TerminateRequest,
 )
@@ -35,6 +43,7 @@ from store.audit import AuditRepository
 from store.ledger import LedgerRepository, NewFill
 from store.models import TradingSession
 from store.sessions import SessionNotFoundError, SessionRepository
+from workflows import search_attributes
 from workflows.session import TradingSessionWorkflow, workflow_id_for
 
 log = logging.getLogger(__name__)
@@ -119,10 +128,25 @@ class SessionService:
                 await self.client.start_workflow(
                     TradingSessionWorkflow.run,
                     SessionWorkflowInput(
-                        spec=spec, check_interval_seconds=self.settings.check_interval_seconds
+                        spec=spec,
+                        check_interval_seconds=self.settings.check_interval_seconds,
+                        max_session_seconds=self.settings.max_session_hours * 3600,
                     ),
                     id=row.workflow_id,
                     task_queue=self.settings.temporal_task_queue,
+                    search_attributes=search_attributes.initial(
+                        row.account_id, row.algorithm_id, row.end_time
+                    ),
+                    static_summary=(
+                        f"Session {row.id}: account {row.account_id}, "
+                        f"algorithm {row.algorithm_id}, loss limit {row.loss_limit.normalize():f}"
+                    ),
+                    static_details=(
+                        f"Starts {row.start_time.isoformat()}, "
+                        f"expires {row.end_time.isoformat()}; "
+                        f"warnings at {', '.join(f'{t:.0%}' for t in row.warning_thresholds)} "
+                        "of time and of the loss limit."
+                    ),
                     id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 )
@@ -175,6 +199,71 @@ class SessionService:
             TerminationRequest(reason=request.reason, actor=request.actor),
         )
         return SessionOut.model_validate(row)
+
+    async def extend_deadline(self, session_id: str, request: ExtendDeadlineRequest) -> SessionView:
+        """Move the deadline later through the workflow's validated update."""
+        await self._require_running(session_id)
+        return await self._update(
+            session_id,
+            TradingSessionWorkflow.extend_deadline,
+            ExtendDeadlineInput(
+                end_time=request.end_time, actor=request.actor, reason=request.reason
+            ),
+            field="end_time",
+        )
+
+    async def set_loss_limit(self, session_id: str, request: SetLossLimitRequest) -> SessionView:
+        """Change the loss limit through the workflow's validated update."""
+        await self._require_running(session_id)
+        return await self._update(
+            session_id,
+            TradingSessionWorkflow.set_loss_limit,
+            SetLossLimitInput(
+                loss_limit=request.loss_limit, actor=request.actor, reason=request.reason
+            ),
+            field="loss_limit",
+        )
+
+    async def set_paused(
+        self, session_id: str, paused: bool, request: GateChangeRequest
+    ) -> SessionOut:
+        """Close (pause) or open (resume) the trading gate; the session goes on."""
+        row = await self._require_running(session_id)
+        signal = TradingSessionWorkflow.pause if paused else TradingSessionWorkflow.resume
+        await self._handle(session_id).signal(
+            signal, GateRequest(actor=request.actor, reason=request.reason)
+        )
+        return SessionOut.model_validate(row)
+
+    async def gate(self, session_id: str) -> GateOut:
+        """Open only while the session is ACTIVE and not paused or halting."""
+        async with self.sessionmaker() as db:
+            row = await self._get_row(SessionRepository(db), session_id)
+        status = SessionStatus(row.status)
+        is_open = status is SessionStatus.ACTIVE and row.gate_open
+        reason = row.gate_reason if not row.gate_open else None
+        if status is not SessionStatus.ACTIVE:
+            reason = f"session is {status}"
+        return GateOut(session_id=session_id, open=is_open, status=status, reason=reason)
+
+    async def _require_running(self, session_id: str) -> TradingSession:
+        async with self.sessionmaker() as db:
+            row = await self._get_row(SessionRepository(db), session_id)
+        if SessionStatus(row.status) not in _OPEN_STATUSES:
+            raise ConflictError(f"session {session_id!r} is {row.status}: it can no longer change")
+        return row
+
+    async def _update(
+        self, session_id: str, update: Any, argument: Any, *, field: str
+    ) -> SessionView:
+        try:
+            view: SessionView = await self._handle(session_id).execute_update(update, argument)
+        except WorkflowUpdateFailedError as err:
+            message = str(err.cause.message if hasattr(err.cause, "message") else err.cause)
+            raise InvalidRequestError(message, field=field) from err
+        except RPCError as err:
+            raise ConflictError(f"session {session_id!r} cannot change: {err.message}") from err
+        return view
 
     async def record_fill(self, session_id: str, request: FillRequest) -> tuple[FillOut, bool]:
         """Apply a fill once under the session's row lock, then wake the workflow."""

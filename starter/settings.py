@@ -1,6 +1,7 @@
 """One Settings object, read from ``TRADING_*`` environment variables (or a .env file)."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +41,17 @@ class Settings(BaseSettings):
 
     check_interval_seconds: float = Field(default=30.0, gt=0)
     max_session_hours: float = Field(default=24 * 7, gt=0)
+
+    # Operations: logs, metrics, traces, housekeeping.
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    # Temporal SDK metrics (Prometheus) of the worker, and the project's own; "" turns one off.
+    worker_metrics_address: str = "127.0.0.1:9464"
+    worker_app_metrics_address: str = "127.0.0.1:9465"
+    otel_exporter: Literal["none", "console", "otlp"] = "none"
+    otel_endpoint: str | None = None
+    otel_service_name: str = "trading-sessions"
+    retention_days: int = Field(default=30, ge=1)
 
     @property
     def uses_dev_temporal(self) -> bool:

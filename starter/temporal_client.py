@@ -4,8 +4,10 @@ from pathlib import Path
 
 from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 
 from starter.settings import Settings
+from starter.telemetry import tracing_interceptors
 
 
 def _read(path: Path | None) -> bytes | None:
@@ -24,7 +26,8 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
     )
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Client:
+    """A client with the service's converter, TLS, API key and (when enabled) tracing."""
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     return await Client.connect(
         settings.resolved_temporal_address,
@@ -32,4 +35,6 @@ async def connect(settings: Settings) -> Client:
         data_converter=pydantic_data_converter,
         tls=tls_config(settings),
         api_key=api_key,
+        interceptors=tracing_interceptors(settings),
+        runtime=runtime,
     )

@@ -41,6 +41,8 @@ class TradingSession(Base):
     end_reason: Mapped[str | None] = mapped_column(String(20))
     end_detail: Mapped[str | None] = mapped_column(Text)
     ended_at: Mapped[datetime | None]
+    gate_open: Mapped[bool] = mapped_column(default=True)
+    gate_reason: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     workflow_id: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
@@ -105,3 +107,18 @@ class AuditEvent(Base):
     run_id: Mapped[str | None] = mapped_column(String(64))
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     occurred_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Notification(Base):
+    """Outbox: written in the transaction of the event it announces, delivered afterwards."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(String(64), index=True)
+    account_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    delivered_at: Mapped[datetime | None]

@@ -55,7 +55,8 @@ class SessionRepository:
     async def get(self, session_id: str, *, for_update: bool = False) -> TradingSession:
         stmt = select(TradingSession).where(TradingSession.id == session_id)
         if for_update:
-            stmt = stmt.with_for_update()
+            # Reload under the lock: an identity-mapped copy read earlier may be stale.
+            stmt = stmt.with_for_update().execution_options(populate_existing=True)
         row = (await self.db.execute(stmt)).scalar_one_or_none()
         if row is None:
             raise SessionNotFoundError(session_id)

@@ -1,6 +1,14 @@
 """Custom search attributes that make sessions filterable in the Temporal Web UI."""
 
-from temporalio.common import SearchAttributeKey
+from datetime import datetime
+from typing import Any
+
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    SearchAttributeUpdate,
+    TypedSearchAttributes,
+)
 
 SESSION_STATUS = SearchAttributeKey.for_keyword("SessionStatus")
 ACCOUNT_ID = SearchAttributeKey.for_keyword("AccountId")
@@ -9,6 +17,8 @@ LOSS_USED_PCT = SearchAttributeKey.for_float("LossUsedPct")
 TIME_USED_PCT = SearchAttributeKey.for_float("TimeUsedPct")
 SESSION_DEADLINE = SearchAttributeKey.for_datetime("SessionDeadline")
 TERMINATION_REASON = SearchAttributeKey.for_keyword("TerminationReason")
+
+TIME_USED_STEP_PCT = 5
 
 ALL_KEYS = (
     SESSION_STATUS,
@@ -35,3 +45,34 @@ CLI_TYPE_NAMES = {
 def cli_definitions() -> list[str]:
     """``Name=Type`` pairs for ``temporal server start-dev --search-attribute``."""
     return [f"{key.name}={CLI_TYPE_NAMES[key.indexed_value_type.name]}" for key in ALL_KEYS]
+
+
+_BY_NAME: dict[str, SearchAttributeKey[Any]] = {key.name: key for key in ALL_KEYS}
+
+
+def time_used_step(fraction: float) -> float:
+    """Time used in whole steps of TIME_USED_STEP_PCT percent, so upserts stay rare."""
+    return float(int(100 * fraction) // TIME_USED_STEP_PCT * TIME_USED_STEP_PCT)
+
+
+def updates(values: dict[str, object]) -> list[SearchAttributeUpdate[Any]]:
+    """Typed upserts for ``{name: value}``; None unsets the attribute."""
+    result: list[SearchAttributeUpdate[Any]] = []
+    for name, value in values.items():
+        key = _BY_NAME[name]
+        result.append(key.value_unset() if value is None else key.value_set(value))
+    return result
+
+
+def initial(account_id: str, algorithm_id: str, deadline: datetime) -> TypedSearchAttributes:
+    """What a session's workflow starts with, so the Web UI can filter it from the start."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(SESSION_STATUS, "PENDING"),
+            SearchAttributePair(ACCOUNT_ID, account_id),
+            SearchAttributePair(ALGORITHM_ID, algorithm_id),
+            SearchAttributePair(SESSION_DEADLINE, deadline),
+            SearchAttributePair(LOSS_USED_PCT, 0.0),
+            SearchAttributePair(TIME_USED_PCT, 0.0),
+        ]
+    )

@@ -15,6 +15,10 @@ from workflows.session import TradingSessionWorkflow
 
 Handle = WorkflowHandle[TradingSessionWorkflow, SessionResult]
 
+# Workflows each test started, by task queue, so the fixture can terminate leftovers: a
+# workflow left waiting on a queue nobody polls would stop the shared server skipping time.
+STARTED: dict[str, list[Handle]] = {}
+
 
 async def start_session(
     env: WorkflowEnvironment,
@@ -24,6 +28,7 @@ async def start_session(
     duration: timedelta = timedelta(hours=1),
     loss_limit: Decimal = Decimal(1000),
     start_in: timedelta = timedelta(0),
+    continue_as_new_after_checks: int | None = None,
     **overrides: Any,
 ) -> tuple[Handle, dict[str, Any]]:
     """Insert the row and start its workflow, with times on the server's (skipped) clock."""
@@ -35,8 +40,11 @@ async def start_session(
         await SessionRepository(db).insert_if_absent(values)
     handle = await env.client.start_workflow(
         TradingSessionWorkflow.run,
-        SessionWorkflowInput(spec=spec_from(values)),
+        SessionWorkflowInput(
+            spec=spec_from(values), continue_as_new_after_checks=continue_as_new_after_checks
+        ),
         id=values["workflow_id"],
         task_queue=task_queue,
     )
+    STARTED.setdefault(task_queue, []).append(handle)
     return handle, values

@@ -67,7 +67,11 @@ async def test_session_expires_exactly_at_deadline(
         row = await SessionRepository(db).get(values["id"])
     assert row.status == SessionStatus.EXPIRED
     assert row.ended_at == result.ended_at
-    assert await audit_actions(sessionmaker, values["id"]) == ["session.activated", "session.ended"]
+    assert await audit_actions(sessionmaker, values["id"]) == [
+        "session.activated",
+        "warning.time",
+        "session.ended",
+    ]
 
 
 async def test_loss_breach_ends_session_within_one_check(
@@ -157,7 +161,7 @@ async def test_session_waits_for_its_start_time_before_activating(
     assert result.end_reason is EndReason.EXPIRED
     async with sessionmaker() as db:
         events = list(await AuditRepository(db).for_session(values["id"]))
-    assert [e.action for e in events] == ["session.activated", "session.ended"]
+    assert [e.action for e in events] == ["session.activated", "warning.time", "session.ended"]
 
 
 async def test_pending_session_terminated_before_start_never_activates(

@@ -1,0 +1,111 @@
+"""The project's own Prometheus series, and the activity interceptor that feeds some of them.
+
+One :class:`Metrics` per process, built by whoever owns the process (``worker.py``, the API)
+and handed to what feeds it. Each instance has its own registry, so tests and several
+workers in one process never collide. Workflows cannot touch these (replays would count
+twice): the workflow side feeds them through its activities.
+"""
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from temporalio import activity
+from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+)
+
+# From a prompt check to one that is a tick late (the loop period is 30 s by default).
+LATENESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+# A breach should halt trading within seconds; minutes mean something is badly wrong.
+HALT_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300)
+
+
+class Metrics:
+    """Every series the service exports itself (the Temporal SDK's come from its runtime)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.sessions_active = Gauge(
+            "trading_sessions_active",
+            "Sessions not yet ended, by status, as counted in the database at scrape time.",
+            ["status"],
+            registry=r,
+        )
+        self.checks = Counter(
+            "trading_session_checks", "Loss checks performed by session workflows.", registry=r
+        )
+        self.check_lateness = Histogram(
+            "trading_check_lateness_seconds",
+            "How late a periodic check ran after it was due.",
+            buckets=LATENESS_BUCKETS,
+            registry=r,
+        )
+        self.warnings = Counter(
+            "trading_session_warnings",
+            "Warnings sent (80 % of time or loss by default), by kind.",
+            ["kind"],
+            registry=r,
+        )
+        self.terminations = Counter(
+            "trading_session_terminations", "Sessions ended, by reason.", ["reason"], registry=r
+        )
+        self.breach_to_halt = Histogram(
+            "trading_breach_to_halt_seconds",
+            "From the check that saw a loss breach to the algorithm being halted.",
+            buckets=HALT_BUCKETS,
+            registry=r,
+        )
+        self.activity_failures = Counter(
+            "trading_activity_failures",
+            "Failed activity attempts, by activity type and error type.",
+            ["activity_type", "error_type"],
+            registry=r,
+        )
+        self.housekeeping_sessions_purged = Counter(
+            "trading_housekeeping_sessions_purged",
+            "Ended sessions whose fills, marks and positions housekeeping removed.",
+            registry=r,
+        )
+        self.housekeeping_rows_deleted = Counter(
+            "trading_housekeeping_rows_deleted",
+            "Rows housekeeping removed, by table.",
+            ["table"],
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        """The registry in the Prometheus text exposition format."""
+        return generate_latest(self.registry)
+
+
+class ActivityMetricsInterceptor(Interceptor):
+    """Counts every failed activity attempt by activity type, without touching activities."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _CountFailures(next, self.metrics)
+
+
+class _CountFailures(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, metrics: Metrics) -> None:
+        super().__init__(next)
+        self.metrics = metrics
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        try:
+            return await super().execute_activity(input)
+        except CancelledError:
+            raise  # the workflow or the worker gave up on it: not a failure of the activity
+        except Exception as err:
+            error_type = err.type if isinstance(err, ApplicationError) and err.type else None
+            self.metrics.activity_failures.labels(
+                activity_type=activity.info().activity_type,
+                error_type=error_type or type(err).__name__,
+            ).inc()
+            raise

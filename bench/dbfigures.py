@@ -1,0 +1,148 @@
+"""Figures read from the sessions table, and the loss-check query timed on the bench data."""
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.status import EndReason, SessionStatus, is_terminal
+from store.ledger import LedgerRepository
+from store.models import TradingSession
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    session_id: str
+    status: SessionStatus
+    end_time: float
+    ended_at: float | None
+    updated_at: float | None
+    end_reason: str | None
+
+
+def _epoch(value: datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+async def count_active(sessionmaker: async_sessionmaker[AsyncSession], prefix: str) -> int:
+    async with sessionmaker() as db:
+        stmt = (
+            select(func.count())
+            .select_from(TradingSession)
+            .where(TradingSession.status == SessionStatus.ACTIVE)
+            .where(TradingSession.id.startswith(prefix))
+        )
+        return int((await db.execute(stmt)).scalar_one())
+
+
+async def session_rows(
+    sessionmaker: async_sessionmaker[AsyncSession], prefix: str
+) -> list[SessionRow]:
+    stmt = select(
+        TradingSession.id,
+        TradingSession.status,
+        TradingSession.end_time,
+        TradingSession.ended_at,
+        TradingSession.updated_at,
+        TradingSession.end_reason,
+    ).where(TradingSession.id.startswith(prefix))
+    async with sessionmaker() as db:
+        rows = (await db.execute(stmt)).all()
+    return [
+        SessionRow(
+            session_id=row.id,
+            status=SessionStatus(row.status),
+            end_time=row.end_time.timestamp(),
+            ended_at=_epoch(row.ended_at),
+            updated_at=_epoch(row.updated_at),
+            end_reason=row.end_reason,
+        )
+        for row in rows
+    ]
+
+
+async def wait_until_ended(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    prefix: str,
+    due_by: float,
+    expected_halts: Sequence[str],
+    grace: float,
+) -> list[SessionRow]:
+    """Wait (up to ``grace`` s) for every session due by ``due_by`` and every breach to end."""
+    deadline = time.time() + grace
+    halts = set(expected_halts)
+    while True:
+        rows = await session_rows(sessionmaker, prefix)
+        waiting = [
+            row
+            for row in rows
+            if not is_terminal(row.status) and (row.end_time <= due_by or row.session_id in halts)
+        ]
+        if not waiting or time.time() >= deadline:
+            return rows
+        await asyncio.sleep(0.5)
+
+
+@dataclass
+class EndFigures:
+    """Expiry lateness and breach-to-halt in milliseconds; a session that had not ended
+    when measured counts with the time waited so far (a lower bound) and as missing."""
+
+    expiry_lateness_ms: list[float] = field(default_factory=list)
+    expiries_missing: int = 0
+    breach_to_halt_ms: list[float] = field(default_factory=list)
+    breach_to_row_ms: list[float] = field(default_factory=list)
+    breaches_missing: int = 0
+    end_statuses: Counter[str] = field(default_factory=Counter)
+
+
+def end_figures(
+    rows: Sequence[SessionRow], due_by: float, breaches: dict[str, float], measured_at: float
+) -> EndFigures:
+    figures = EndFigures()
+    for row in rows:
+        figures.end_statuses[row.status.value] += 1
+        if row.session_id in breaches:
+            posted = breaches[row.session_id]
+            if row.end_reason == EndReason.LOSS_LIMIT and row.ended_at is not None:
+                figures.breach_to_halt_ms.append((row.ended_at - posted) * 1000)
+                written = row.updated_at if row.updated_at is not None else row.ended_at
+                figures.breach_to_row_ms.append((written - posted) * 1000)
+            else:
+                figures.breaches_missing += 1
+                if not is_terminal(row.status):
+                    figures.breach_to_halt_ms.append((measured_at - posted) * 1000)
+            continue
+        if row.end_reason == EndReason.EXPIRED and row.ended_at is not None:
+            figures.expiry_lateness_ms.append((row.ended_at - row.end_time) * 1000)
+        elif row.end_time <= due_by and not is_terminal(row.status):
+            figures.expiries_missing += 1
+            figures.expiry_lateness_ms.append((measured_at - row.end_time) * 1000)
+    return figures
+
+
+async def time_loss_check(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    session_ids: Sequence[str],
+    sample: int,
+    rounds: int = 5,
+) -> list[float]:
+    """Wall time (ms) of ``LedgerRepository.pnl`` — the check's three statements — per call."""
+    chosen = random.Random(1).sample(list(session_ids), min(sample, len(session_ids)))
+    timings: list[float] = []
+    async with sessionmaker() as db:
+        if chosen:
+            await LedgerRepository(db).pnl(chosen[0])  # connect and warm the statement cache
+        for _ in range(rounds):
+            for session_id in chosen:
+                began = time.perf_counter()
+                await LedgerRepository(db).pnl(session_id)
+                timings.append((time.perf_counter() - began) * 1000)
+            await db.rollback()
+    return timings

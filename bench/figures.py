@@ -1,0 +1,106 @@
+"""The figures of one run (the Temporal design or the baseline poller) and their summaries."""
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0-100) with linear interpolation between closest ranks."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+@dataclass(frozen=True)
+class Distribution:
+    n: int = 0
+    p50: float | None = None
+    p99: float | None = None
+    max: float | None = None
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> "Distribution":
+        def rounded(value: float | None) -> float | None:
+            return None if value is None else round(value, 3)
+
+        return cls(
+            n=len(values),
+            p50=rounded(percentile(values, 50)),
+            p99=rounded(percentile(values, 99)),
+            max=rounded(max(values)) if values else None,
+        )
+
+
+@dataclass
+class RunFigures:
+    """Everything one run measured; times in milliseconds unless the name says otherwise."""
+
+    design: str
+    sessions_planned: int = 0
+    sessions_started: int = 0
+    sessions_failed: int = 0
+    sessions_held: int = 0
+    checks: int = 0
+    checks_by_kind: dict[str, int] = field(default_factory=dict)
+    histories_read: int = 0
+    tick_lateness_ms: Distribution = field(default_factory=Distribution)
+    tick_scheduling_ms: Distribution = field(default_factory=Distribution)
+    signal_to_check_ms: Distribution = field(default_factory=Distribution)
+    check_activity_ms: Distribution = field(default_factory=Distribution)
+    expiry_lateness_ms: Distribution = field(default_factory=Distribution)
+    expiries_missing: int = 0
+    breach_to_halt_ms: Distribution = field(default_factory=Distribution)
+    breach_to_row_ms: Distribution = field(default_factory=Distribution)
+    breaches_posted: int = 0
+    breaches_missing: int = 0
+    start_rate_per_s: float | None = None
+    loss_check_query_ms: Distribution = field(default_factory=Distribution)
+    window_seconds: float = 0.0
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+    cpu_per_1000_checks: float | None = None
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    driver_cpu_seconds: float = 0.0
+    feed: dict[str, int] = field(default_factory=dict)
+    end_statuses: dict[str, int] = field(default_factory=dict)
+    log_findings: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def account_cpu(self, cpu: dict[str, float]) -> None:
+        if not cpu:
+            return
+        self.cpu_seconds = {**cpu, "total": round(sum(cpu.values()), 3)}
+        if self.checks:
+            self.cpu_per_1000_checks = round(sum(cpu.values()) / self.checks * 1000, 3)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal of issue 8 and how to read the run's value for it."""
+
+    key: str
+    text: str
+    limit: float
+    at_least: bool
+    value: Callable[[RunFigures], float | None]
+
+    def met(self, figures: RunFigures) -> bool | None:
+        value = self.value(figures)
+        if value is None:
+            return None
+        return value >= self.limit if self.at_least else value <= self.limit
+
+
+TARGETS = (
+    Target("sessions_held", ">= 3000", 3000, True, lambda f: float(f.sessions_held)),
+    Target("tick_lateness_p99_ms", "<= 1000", 1000, False, lambda f: f.tick_lateness_ms.p99),
+    Target("breach_to_halt_p99_ms", "<= 500", 500, False, lambda f: f.breach_to_halt_ms.p99),
+    Target("expiry_lateness_p99_ms", "<= 1000", 1000, False, lambda f: f.expiry_lateness_ms.p99),
+    Target("cpu_per_1000_checks_s", "<= 5", 5, False, lambda f: f.cpu_per_1000_checks),
+    Target("start_rate_per_s", ">= 200", 200, True, lambda f: f.start_rate_per_s),
+    Target("loss_check_p99_ms", "<= 5", 5, False, lambda f: f.loss_check_query_ms.p99),
+)

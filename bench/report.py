@@ -1,0 +1,146 @@
+"""The results as a Rich table, side by side with the baseline, and as JSON under results/."""
+
+import json
+import os
+import platform
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.config import BenchConfig
+from bench.figures import TARGETS, RunFigures
+
+Getter = Callable[[RunFigures], float | None]
+# (label, target key or None, getter, compare with the baseline)
+ROWS: list[tuple[str, str | None, Getter, bool]] = [
+    ("sessions started", None, lambda f: float(f.sessions_started), False),
+    ("sessions held (peak ACTIVE)", "sessions_held", lambda f: float(f.sessions_held), False),
+    ("checks executed", None, lambda f: float(f.checks), False),
+    ("tick lateness p50 (ms)", None, lambda f: f.tick_lateness_ms.p50, True),
+    ("tick lateness p99 (ms)", "tick_lateness_p99_ms", lambda f: f.tick_lateness_ms.p99, True),
+    ("tick lateness max (ms)", None, lambda f: f.tick_lateness_ms.max, True),
+    (
+        "expiry lateness p99 (ms)",
+        "expiry_lateness_p99_ms",
+        lambda f: f.expiry_lateness_ms.p99,
+        True,
+    ),
+    ("breach-to-halt p50 (ms)", None, lambda f: f.breach_to_halt_ms.p50, True),
+    ("breach-to-halt p99 (ms)", "breach_to_halt_p99_ms", lambda f: f.breach_to_halt_ms.p99, True),
+    ("breach-to-row-written p99 (ms)", None, lambda f: f.breach_to_row_ms.p99, True),
+    ("signal-to-check p99 (ms)", None, lambda f: f.signal_to_check_ms.p99, False),
+    ("check activity p99 (ms)", None, lambda f: f.check_activity_ms.p99, False),
+    ("API start rate (sessions/s)", "start_rate_per_s", lambda f: f.start_rate_per_s, False),
+    ("loss-check query p99 (ms)", "loss_check_p99_ms", lambda f: f.loss_check_query_ms.p99, True),
+    ("CPU-s per 1000 checks", "cpu_per_1000_checks_s", lambda f: f.cpu_per_1000_checks, True),
+    ("peak RSS, all parts (MB)", None, lambda f: f.peak_rss_mb.get("total"), True),
+]
+_TARGETS = {target.key: target for target in TARGETS}
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 100 or value == int(value):
+        return f"{value:,.0f}"
+    return f"{value:,.2f}"
+
+
+def _cell(figures: RunFigures | None, getter: Getter, key: str | None) -> str:
+    if figures is None:
+        return ""
+    value = getter(figures)
+    text = _fmt(value)
+    if key is not None and figures.design == "temporal":
+        met = _TARGETS[key].met(figures)
+        text += "" if met is None else (" [green]✓[/]" if met else " [red]✗[/]")
+    return text
+
+
+def _parts(figures: RunFigures | None) -> str:
+    if figures is None:
+        return ""
+    cpu = figures.cpu_seconds
+    return "\n".join(f"{name} {value:.1f}" for name, value in cpu.items() if name != "total")
+
+
+def ratio(main: float | None, baseline: float | None) -> float | None:
+    if main is None or baseline is None or main == 0:
+        return None
+    return round(baseline / main, 2)
+
+
+def table(main: RunFigures | None, baseline: RunFigures | None, config: BenchConfig) -> Table:
+    title = (
+        f"{config.sessions} sessions, {config.minutes:g} min run, "
+        f"{config.session_minutes:g} min sessions, checks every {config.check_interval:g} s"
+    )
+    result = Table(title=title)
+    result.add_column("figure")
+    result.add_column("target", justify="right")
+    result.add_column("Temporal design", justify="right")
+    if baseline is not None:
+        result.add_column("baseline poller", justify="right")
+        result.add_column("baseline ÷ Temporal", justify="right")
+    for label, key, getter, compare in ROWS:
+        row = [label, _TARGETS[key].text if key else "", _cell(main, getter, key)]
+        if baseline is not None:
+            row.append(_cell(baseline, getter, None))
+            ratio_value = ratio(getter(main), getter(baseline)) if compare and main else None
+            row.append(_fmt(ratio_value) if ratio_value is not None else "")
+        result.add_row(*row)
+    parts = ["CPU-s by part", "", _parts(main)]
+    if baseline is not None:
+        parts += [_parts(baseline), ""]
+    result.add_row(*parts)
+    return result
+
+
+def print_report(
+    console: Console, main: RunFigures | None, baseline: RunFigures | None, config: BenchConfig
+) -> None:
+    console.print(table(main, baseline, config))
+    for figures in (main, baseline):
+        if figures is None:
+            continue
+        console.print(
+            f"[bold]{figures.design}[/]: CPU-s {figures.cpu_seconds} over "
+            f"{figures.window_seconds:.0f} s; peak RSS MB {figures.peak_rss_mb}; "
+            f"feed {figures.feed}; end statuses {figures.end_statuses}"
+        )
+        for note in figures.notes:
+            console.print(f"  [yellow]note:[/] {note}")
+
+
+def write_json(
+    config: BenchConfig, run_id: str, main: RunFigures | None, baseline: RunFigures | None
+) -> Path:
+    now = datetime.now(UTC)
+    config_json = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
+    document: dict[str, Any] = {
+        "run_id": run_id,
+        "finished_at": now.isoformat(),
+        "host": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "config": config_json,
+        "temporal": asdict(main) if main else None,
+        "baseline": asdict(baseline) if baseline else None,
+        "targets": {
+            target.key: {"target": target.text, "met": target.met(main)} for target in TARGETS
+        }
+        if main
+        else None,
+        "ratios_baseline_over_temporal": {
+            label: ratio(getter(main), getter(baseline))
+            for label, _, getter, compare in ROWS
+            if compare and main and baseline
+        },
+    }
+    config.results_dir.mkdir(parents=True, exist_ok=True)
+    path = config.results_dir / f"{now:%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    return path

@@ -1,0 +1,122 @@
+"""``make bench``: load the whole stack with N sessions and report latency and cost.
+
+    python -m bench.run --sessions 1000 --minutes 5 [--baseline]
+
+See bench/README.md for what each figure means and how it is measured.
+"""
+
+import logging
+import secrets
+import signal
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from bench.config import RESULTS_DIR, BenchConfig
+from bench.figures import RunFigures
+from bench.phases import run_baseline, run_temporal
+from bench.report import print_report, write_json
+
+app = typer.Typer(add_completion=False)
+
+
+def _pids(values: list[str]) -> dict[str, int]:
+    pids = {}
+    for value in values:
+        name, _, pid = value.partition("=")
+        if not name or not pid.isdigit():
+            raise typer.BadParameter(f"expected NAME=PID, got {value!r}", param_hint="--pid")
+        pids[name] = int(pid)
+    return pids
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@app.command()
+def main(
+    sessions: Annotated[int, typer.Option(min=1, help="Sessions to start.")] = 1000,
+    minutes: Annotated[float, typer.Option(min=0.1, help="Length of the run.")] = 5.0,
+    session_minutes: Annotated[
+        float | None, typer.Option(min=0.05, help="Session length [default: 0.8 x minutes].")
+    ] = None,
+    check_interval: Annotated[
+        float, typer.Option(min=0.1, help="TRADING_CHECK_INTERVAL_SECONDS of the stack.")
+    ] = 30.0,
+    stagger: Annotated[
+        float | None,
+        typer.Option(min=0, help="Spread session start times over S s [default: interval]."),
+    ] = None,
+    feed_interval: Annotated[
+        float, typer.Option(min=0.5, help="Mean seconds between a session's marks/fills.")
+    ] = 30.0,
+    breach_fraction: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of sessions driven into a breach.")
+    ] = 0.1,
+    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight at most.")] = 32,
+    grace: Annotated[float, typer.Option(min=0, help="Seconds to wait for late ends.")] = 15.0,
+    history_sample: Annotated[
+        int, typer.Option(min=0, help="Workflow histories to read (0 = all).")
+    ] = 0,
+    query_sample: Annotated[
+        int, typer.Option(min=1, help="Sessions whose loss-check query is timed.")
+    ] = 200,
+    seed: int = 1,
+    api_url: Annotated[
+        str | None,
+        typer.Option(help="Use this API (and TRADING_TEMPORAL_ADDRESS / DATABASE_URL)."),
+    ] = None,
+    pid: Annotated[
+        list[str] | None, typer.Option(help="NAME=PID of a configured stack's process.")
+    ] = None,
+    baseline: Annotated[bool, typer.Option(help="Also run the baseline poller.")] = False,
+    only_baseline: Annotated[bool, typer.Option(help="Run the baseline only.")] = False,
+    keep_data: Annotated[bool, typer.Option(help="Keep the temporary data and logs.")] = False,
+    results_dir: Path = RESULTS_DIR,
+) -> None:
+    """Start N sessions through the API, feed them, and measure the stack."""
+    config = BenchConfig(
+        sessions=sessions,
+        minutes=minutes,
+        session_minutes=session_minutes if session_minutes is not None else 0.8 * minutes,
+        check_interval=check_interval,
+        stagger_seconds=stagger if stagger is not None else check_interval,
+        feed_interval=feed_interval,
+        breach_fraction=breach_fraction,
+        concurrency=concurrency,
+        grace_seconds=grace,
+        history_sample=history_sample,
+        query_sample=query_sample,
+        seed=seed,
+        api_url=api_url.rstrip("/") if api_url else None,
+        baseline=baseline or only_baseline,
+        only_baseline=only_baseline,
+        keep_data=keep_data,
+        pids=_pids(pid or []),
+        results_dir=results_dir,
+    )
+    console = Console()
+    logging.basicConfig(
+        level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=console)]
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # clean up on `kill` as on Ctrl-C
+    run_id = secrets.token_hex(3)
+    main_figures: RunFigures | None = None
+    baseline_figures: RunFigures | None = None
+    if not config.only_baseline:
+        main_figures = run_temporal(config, console, run_id)
+    if config.baseline:
+        baseline_figures = run_baseline(config, console, run_id)
+    print_report(console, main_figures, baseline_figures, config)
+    path = write_json(config, run_id, main_figures, baseline_figures)
+    console.print(f"results written to {path}")
+
+
+if __name__ == "__main__":
+    app()

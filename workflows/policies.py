@@ -1,0 +1,18 @@
+"""Timeouts and retry policies of the session workflow's activity calls, and why."""
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+# A check is one indexed read; if it takes longer the database is in trouble and the
+# attempt is retried rather than left hanging past the next tick.
+CHECK_TIMEOUT = timedelta(seconds=10)
+# Writes of the session's own row; short, but they may wait on the row lock of a racing fill.
+WRITE_TIMEOUT = timedelta(seconds=30)
+# The database may be down for a while: keep retrying with backoff, never give up on a
+# session (business refusals are non-retryable ApplicationErrors and stop at once).
+DATABASE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+)
