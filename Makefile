@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench demo clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,19 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy .
 
-bench: $(STAMP)
+# Not part of CI. ARGS="--sessions 200 --minutes 2 --baseline"; see bench/README.md.
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.run $(ARGS)
+
+# Needs `make run` in another terminal; ARGS="--sessions 3 --minutes 2" to change it.
+demo: $(STAMP)
+	$(BIN)/python -m starter.demo $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

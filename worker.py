@@ -8,15 +8,20 @@ import asyncio
 import logging
 import signal
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
+from activities.broker import Broker, PaperBroker
 from activities.controls import SessionControlActivities
 from activities.housekeeping import HousekeepingActivities
 from activities.metrics import ActivityMetricsInterceptor, Metrics
+from activities.notifications import NotificationActivities
+from activities.performance import PerformanceActivities
 from activities.session import SessionActivities
+from activities.termination import TerminationActivities
 from starter.logging_setup import configure_logging
 from starter.schedules import ensure_schedules
 from starter.settings import Settings
@@ -24,6 +29,7 @@ from starter.telemetry import serve_metrics, temporal_runtime
 from starter.temporal_client import connect
 from store.db import create_engine, create_sessionmaker
 from workflows.housekeeping import HousekeepingWorkflow
+from workflows.notifications import NotificationDeliveryWorkflow
 from workflows.session import TradingSessionWorkflow
 
 log = logging.getLogger("worker")
@@ -34,16 +40,28 @@ def create_worker(
     task_queue: str,
     sessionmaker: async_sessionmaker[AsyncSession],
     metrics: Metrics | None = None,
+    *,
+    broker: Broker | None = None,
+    http: httpx.AsyncClient | None = None,
 ) -> Worker:
-    """The worker with every workflow and activity of the service registered."""
+    """The worker with every workflow and activity of the service registered.
+
+    The broker defaults to the paper broker on our own database; pass a real adapter here.
+    """
     metrics = metrics or Metrics()
+    http = http or httpx.AsyncClient()
+    termination = TerminationActivities(
+        sessionmaker, broker or PaperBroker(sessionmaker), http, metrics
+    )
     housekeeping = HousekeepingActivities(sessionmaker, metrics)
-    sessions = SessionActivities(sessionmaker)
-    controls = SessionControlActivities(sessionmaker)
+    sessions = SessionActivities(sessionmaker, metrics)
+    controls = SessionControlActivities(sessionmaker, metrics)
+    notifications = NotificationActivities(sessionmaker, http)
+    performance = PerformanceActivities(sessionmaker)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[TradingSessionWorkflow, HousekeepingWorkflow],
+        workflows=[TradingSessionWorkflow, HousekeepingWorkflow, NotificationDeliveryWorkflow],
         activities=[
             sessions.activate_session,
             sessions.check_session,
@@ -51,7 +69,20 @@ def create_worker(
             controls.record_warning,
             controls.change_limits,
             controls.set_trading_gate,
+            termination.halt_algorithm,
+            termination.cancel_orders,
+            termination.flatten_positions,
+            termination.update_portfolio,
+            termination.notify_ended,
+            termination.mark_cleanup_failed,
+            termination.resume_cleanup,
             housekeeping.purge_ended_sessions,
+            notifications.start_delivery,
+            notifications.list_delivery_targets,
+            notifications.deliver_webhook,
+            notifications.record_delivery_failure,
+            notifications.mark_notification_delivered,
+            performance.record_snapshot,
         ],
         interceptors=[ActivityMetricsInterceptor(metrics)],
     )
@@ -69,7 +100,12 @@ async def main() -> None:
     except RPCError:
         log.exception("housekeeping schedules not ensured; sessions still run")
     sessionmaker = create_sessionmaker(engine)
-    worker = create_worker(client, settings.temporal_task_queue, sessionmaker, metrics)
+    broker = PaperBroker(sessionmaker, settings.paper_fee_rate)
+    # One pooled HTTP client for every webhook the worker calls, closed on the way out.
+    http = httpx.AsyncClient()
+    worker = create_worker(
+        client, settings.temporal_task_queue, sessionmaker, metrics, broker=broker, http=http
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -77,6 +113,7 @@ async def main() -> None:
     log.info("worker polling task queue %s", settings.temporal_task_queue)
     async with worker:
         await stop.wait()
+    await http.aclose()
     await engine.dispose()
     if metrics_server is not None:
         metrics_server.shutdown()

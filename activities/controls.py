@@ -5,7 +5,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.messages import GateInput, LimitChangeInput, WarningInput
+from activities.metrics import Metrics
+from domain.messages import GateInput, LimitChangeInput, NotificationRef, WarningInput
 from store.audit import AuditRepository
 from store.models import TradingSession
 from store.notifications import NotificationRepository
@@ -15,11 +16,14 @@ from store.sessions import SessionNotFoundError, SessionRepository
 class SessionControlActivities:
     """Each method writes its change and its audit event in one transaction, once."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], metrics: Metrics | None = None
+    ) -> None:
         self.sessionmaker = sessionmaker
+        self.metrics = metrics or Metrics()
 
     @activity.defn
-    async def record_warning(self, input: WarningInput) -> None:
+    async def record_warning(self, input: WarningInput) -> NotificationRef:
         """Audit event and notification for one threshold; a retry finds both written."""
         key = f"{input.session_id}:warning:{input.kind}:{input.threshold:g}"
         message = (
@@ -38,6 +42,7 @@ class SessionControlActivities:
                 dedupe_key=key,
             )
             if written:
+                self.metrics.warnings.labels(input.kind.value).inc()
                 await NotificationRepository(db).enqueue(
                     session_id=input.session_id,
                     account_id=input.account_id,
@@ -52,7 +57,9 @@ class SessionControlActivities:
                     },
                     dedupe_key=key,
                 )
+            notification_id = await NotificationRepository(db).id_for(key)
         activity.logger.info("warning sent: %s", message)
+        return NotificationRef(notification_id=notification_id)
 
     @activity.defn
     async def change_limits(self, input: LimitChangeInput) -> None:

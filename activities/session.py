@@ -1,9 +1,12 @@
 """Activities that read and write a session's row: activate, check PnL, finish."""
 
+from datetime import UTC, datetime
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.metrics import Metrics
 from domain.messages import (
     SYSTEM_ACTOR,
     ActivateInput,
@@ -21,8 +24,11 @@ from store.sessions import SessionNotFoundError, SessionRepository
 class SessionActivities:
     """Built once per worker with its session factory; each method owns one transaction."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], metrics: Metrics | None = None
+    ) -> None:
         self.sessionmaker = sessionmaker
+        self.metrics = metrics or Metrics()
 
     @activity.defn
     async def activate_session(self, input: ActivateInput) -> None:
@@ -49,6 +55,10 @@ class SessionActivities:
     @activity.defn
     async def check_session(self, input: CheckInput) -> PnlSnapshot:
         """Read the session's PnL; the workflow judges it."""
+        if input.due_at is not None:
+            lateness = (datetime.now(UTC) - input.due_at).total_seconds()
+            self.metrics.check_lateness.observe(max(0.0, lateness))
+        self.metrics.checks.inc()
         async with self.sessionmaker() as db:
             try:
                 figures = await LedgerRepository(db).pnl(input.session_id)
@@ -85,6 +95,7 @@ class SessionActivities:
                     str(err), type=type(err).__name__, non_retryable=True
                 ) from err
             if changed:
+                self.metrics.terminations.labels(input.reason.value).inc()
                 await AuditRepository(db).append(
                     session_id=input.session_id,
                     action="session.ended",

@@ -119,11 +119,11 @@ class ScanFigures:
     """What the poller's scans add up to over a window of the run."""
 
     scans: int = 0
-    checks_in_window: int = 0
+    checks_in_window: Counter[str] = field(default_factory=Counter)
     lateness_ms: list[float] = field(default_factory=list)
 
 
-def read_scans(path: Path, window: tuple[float, float]) -> ScanFigures:
+def read_scans(path: Path, windows: dict[str, tuple[float, float]]) -> ScanFigures:
     figures = ScanFigures()
     if not path.exists():
         return figures
@@ -133,7 +133,8 @@ def read_scans(path: Path, window: tuple[float, float]) -> ScanFigures:
         for lateness in record["lateness_ms"]:
             figures.lateness_ms.append(lateness)
             checked = record["due"] + lateness / 1000
-            figures.checks_in_window += window[0] <= checked <= window[1]
+            for name, (begin, end) in windows.items():
+                figures.checks_in_window[name] += begin <= checked <= end
     return figures
 
 

@@ -29,6 +29,8 @@ class BenchConfig:
     only_baseline: bool = False
     keep_data: bool = False
     pids: dict[str, int] = field(default_factory=dict)
+    # Extra dynamic config of the embedded Temporal dev server, KEY -> JSON value.
+    dynamic_config: dict[str, str] = field(default_factory=dict)
     results_dir: Path = RESULTS_DIR
 
     @property

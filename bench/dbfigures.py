@@ -1,19 +1,25 @@
 """Figures read from the sessions table, and the loss-check query timed on the bench data."""
 
 import asyncio
+import json
 import random
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.status import EndReason, SessionStatus, is_terminal
 from store.ledger import LedgerRepository
-from store.models import TradingSession
+from store.models import AuditEvent, TradingSession
+
+# The audit event the termination's first step writes when it closes the trading gate.
+HALT_ACTION = "algorithm.halted"
+ROUNDS = 5  # timed calls per sampled session
 
 
 @dataclass(frozen=True)
@@ -98,14 +104,35 @@ class EndFigures:
     expiries_missing: int = 0
     breach_to_halt_ms: list[float] = field(default_factory=list)
     breach_to_row_ms: list[float] = field(default_factory=list)
+    breach_to_gate_closed_ms: list[float] = field(default_factory=list)
     breaches_missing: int = 0
     end_statuses: Counter[str] = field(default_factory=Counter)
 
 
+async def halt_times(
+    sessionmaker: async_sessionmaker[AsyncSession], prefix: str
+) -> dict[str, float]:
+    """When each session's gate was closed, from the audit trail (empty before issue 9)."""
+    stmt = (
+        select(AuditEvent.session_id, func.min(AuditEvent.occurred_at))
+        .where(AuditEvent.action == HALT_ACTION, AuditEvent.session_id.startswith(prefix))
+        .group_by(AuditEvent.session_id)
+    )
+    async with sessionmaker() as db:
+        return {sid: at.timestamp() for sid, at in (await db.execute(stmt)).all()}
+
+
 def end_figures(
-    rows: Sequence[SessionRow], due_by: float, breaches: dict[str, float], measured_at: float
+    rows: Sequence[SessionRow],
+    due_by: float,
+    breaches: dict[str, float],
+    measured_at: float,
+    halts: dict[str, float] | None = None,
 ) -> EndFigures:
     figures = EndFigures()
+    for session_id, posted in breaches.items():
+        if halts and session_id in halts:
+            figures.breach_to_gate_closed_ms.append((halts[session_id] - posted) * 1000)
     for row in rows:
         figures.end_statuses[row.status.value] += 1
         if row.session_id in breaches:
@@ -127,22 +154,57 @@ def end_figures(
     return figures
 
 
+@dataclass
+class QueryTimings:
+    client_ms: list[float] = field(default_factory=list)
+    server_ms: list[float] = field(default_factory=list)
+
+
 async def time_loss_check(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    session_ids: Sequence[str],
-    sample: int,
-    rounds: int = 5,
-) -> list[float]:
-    """Wall time (ms) of ``LedgerRepository.pnl`` — the check's three statements — per call."""
+    engine: AsyncEngine, session_ids: Sequence[str], sample: int
+) -> QueryTimings:
+    """Time ``LedgerRepository.pnl`` — the check's own statements — for a sample of sessions.
+
+    Client time is the wall time of the call (three round trips, as the activity pays it);
+    server time is planning + execution of the same statements with the same parameters,
+    from ``EXPLAIN (ANALYZE)``.
+    """
     chosen = random.Random(1).sample(list(session_ids), min(sample, len(session_ids)))
-    timings: list[float] = []
+    timings = QueryTimings()
+    captured: list[tuple[str, Any]] = []
+
+    def capture(*args: Any) -> None:
+        statement, parameters = args[2], args[3]
+        captured.append((statement, parameters))
+
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
     async with sessionmaker() as db:
         if chosen:
             await LedgerRepository(db).pnl(chosen[0])  # connect and warm the statement cache
-        for _ in range(rounds):
+        for _ in range(ROUNDS):
             for session_id in chosen:
                 began = time.perf_counter()
                 await LedgerRepository(db).pnl(session_id)
-                timings.append((time.perf_counter() - began) * 1000)
+                timings.client_ms.append((time.perf_counter() - began) * 1000)
             await db.rollback()
+        event.listen(engine.sync_engine, "before_cursor_execute", capture)
+        try:
+            for session_id in chosen:
+                captured.clear()
+                await LedgerRepository(db).pnl(session_id)
+                timings.server_ms.append(await _explain(db, list(captured)))
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", capture)
     return timings
+
+
+async def _explain(db: AsyncSession, statements: list[tuple[str, Any]]) -> float:
+    connection = await db.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    assert raw is not None
+    total = 0.0
+    for statement, parameters in statements:
+        plan = await raw.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", *parameters)
+        top = (json.loads(plan) if isinstance(plan, str) else plan)[0]
+        total += float(top["Planning Time"]) + float(top["Execution Time"])
+    return total

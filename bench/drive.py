@@ -18,6 +18,7 @@ from bench.sinks import Sink
 from bench.workload import FeedCounters, Workload
 
 SAMPLE_PERIOD = 2.0  # seconds between looks at the number of active sessions
+IDLE_SECONDS = 10.0
 
 
 class StackDied(RuntimeError):
@@ -32,7 +33,13 @@ class Drive:
     window: tuple[float, float]
     held: int
     cpu_seconds: dict[str, float]
+    # Once every session has started and before the first can expire: per-check cost
+    # without the start burst and the end-of-session work.
+    steady_window: tuple[float, float] | None
+    steady_cpu_seconds: dict[str, float]
+    idle_cpu_per_s: dict[str, float]
     peak_rss_mb: dict[str, float]
+    peak_pss_mb: dict[str, float]
     driver_cpu_seconds: float
 
 
@@ -44,20 +51,28 @@ async def drive(
     feed_interval: float,
     seed: int,
     run_end: float,
+    steady_from: float,
+    steady_until: float,
     processes: ProcessSet,
     sessionmaker: async_sessionmaker[AsyncSession] | None,
     prefix: str,
     console: Console,
     exited: Callable[[], str | None] = lambda: None,
 ) -> Drive:
-    """Start every session, feed them until ``run_end``; CPU is counted over exactly that."""
+    """Start every session, feed them until ``run_end``; CPU is counted over exactly that.
+
+    The caller leaves ``IDLE_SECONDS`` between now and the first start: the idle stack's
+    CPU is measured then, so fixed and per-check costs can be told apart.
+    """
+    await processes.measure_idle(IDLE_SECONDS)
     began = time.time()
     driver_cpu = time.process_time()
     processes.start_window()
-    sampler = asyncio.create_task(processes.sample_rss_forever())
+    sampler = asyncio.create_task(processes.sample_memory_forever())
     workload = Workload(plans, sink, feed_interval, seed)
     feeding = asyncio.create_task(workload.run(run_end))
     held = 0
+    steady: list[tuple[float, dict[str, float]]] = []
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -87,6 +102,12 @@ async def drive(
                     status=f"{active} active, {counters.posts_ok} posts, "
                     f"{counters.posts_failed} errors",
                 )
+                all_started = counters.starts_ok + counters.starts_failed == len(plans)
+                now = time.time()
+                if (not steady and all_started and now >= steady_from) or (
+                    len(steady) == 1 and now >= steady_until
+                ):
+                    steady.append((now, processes.snapshot_cpu()))
                 await asyncio.sleep(min(SAMPLE_PERIOD, max(0.0, run_end - time.time())))
             progress.update(running, completed=run_end - began)
         processes.end_window()
@@ -98,15 +119,26 @@ async def drive(
         feeding.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await feeding
-    peak_mb = {name: round(value / 2**20, 1) for name, value in processes.peak_rss.items()}
-    peak_mb["total"] = round(processes.peak_rss_total / 2**20, 1)
+    steady_window = None
+    steady_cpu: dict[str, float] = {}
+    if len(steady) == 2:
+        (began_at, before), (ended_at, after) = steady
+        steady_window = (began_at, ended_at)
+        steady_cpu = {name: round(after[name] - before[name], 3) for name in before}
+    rss_mb = {name: round(value / 2**20, 1) for name, value in processes.peak_rss.items()}
+    pss_mb = {name: round(value / 2**20, 1) for name, value in processes.peak_pss.items()}
+    pss_mb["total"] = round(processes.peak_pss_total / 2**20, 1)
     # ru_maxrss is in KiB on Linux: the driver's own peak, outside the stack's total.
-    peak_mb["bench driver"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    rss_mb["bench driver"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return Drive(
         counters=workload.counters,
         window=(began, run_end),
         held=held,
         cpu_seconds=processes.cpu_used(),
-        peak_rss_mb=peak_mb,
+        steady_window=steady_window,
+        steady_cpu_seconds=steady_cpu,
+        idle_cpu_per_s=processes.idle_cpu_per_s,
+        peak_rss_mb=rss_mb,
+        peak_pss_mb=pss_mb,
         driver_cpu_seconds=round(time.process_time() - driver_cpu, 3),
     )

@@ -47,22 +47,34 @@ class RunFigures:
     checks: int = 0
     checks_by_kind: dict[str, int] = field(default_factory=dict)
     histories_read: int = 0
+    # History events, workflow tasks and activities per check, over the histories read.
+    history_per_check: dict[str, float] = field(default_factory=dict)
     tick_lateness_ms: Distribution = field(default_factory=Distribution)
     tick_scheduling_ms: Distribution = field(default_factory=Distribution)
     signal_to_check_ms: Distribution = field(default_factory=Distribution)
     check_activity_ms: Distribution = field(default_factory=Distribution)
+    timer_fire_delay_ms: Distribution = field(default_factory=Distribution)
     expiry_lateness_ms: Distribution = field(default_factory=Distribution)
     expiries_missing: int = 0
     breach_to_halt_ms: Distribution = field(default_factory=Distribution)
     breach_to_row_ms: Distribution = field(default_factory=Distribution)
+    breach_to_gate_closed_ms: Distribution = field(default_factory=Distribution)
     breaches_posted: int = 0
     breaches_missing: int = 0
     start_rate_per_s: float | None = None
     loss_check_query_ms: Distribution = field(default_factory=Distribution)
+    loss_check_server_ms: Distribution = field(default_factory=Distribution)
     window_seconds: float = 0.0
     cpu_seconds: dict[str, float] = field(default_factory=dict)
     cpu_per_1000_checks: float | None = None
+    steady_window_seconds: float | None = None
+    steady_checks: int | None = None
+    steady_cpu_seconds: dict[str, float] = field(default_factory=dict)
+    steady_cpu_per_1000_checks: float | None = None
+    idle_cpu_per_s: dict[str, float] = field(default_factory=dict)
+    cpu_per_1000_checks_above_idle: float | None = None
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    peak_pss_mb: dict[str, float] = field(default_factory=dict)
     driver_cpu_seconds: float = 0.0
     feed: dict[str, int] = field(default_factory=dict)
     end_statuses: dict[str, int] = field(default_factory=dict)
@@ -70,12 +82,24 @@ class RunFigures:
     errors: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
+    def account_steady_cpu(self, cpu: dict[str, float], seconds: float, checks: int) -> None:
+        self.steady_window_seconds = round(seconds, 1)
+        self.steady_checks = checks
+        self.steady_cpu_seconds = {**cpu, "total": round(sum(cpu.values()), 3)}
+        if checks:
+            self.steady_cpu_per_1000_checks = round(sum(cpu.values()) / checks * 1000, 3)
+
     def account_cpu(self, cpu: dict[str, float]) -> None:
         if not cpu:
             return
         self.cpu_seconds = {**cpu, "total": round(sum(cpu.values()), 3)}
-        if self.checks:
-            self.cpu_per_1000_checks = round(sum(cpu.values()) / self.checks * 1000, 3)
+        if not self.checks:
+            return
+        total = sum(cpu.values())
+        self.cpu_per_1000_checks = round(total / self.checks * 1000, 3)
+        if self.idle_cpu_per_s:
+            idle = sum(self.idle_cpu_per_s.values()) * self.window_seconds
+            self.cpu_per_1000_checks_above_idle = round((total - idle) / self.checks * 1000, 3)
 
 
 @dataclass(frozen=True)

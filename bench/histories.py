@@ -2,12 +2,15 @@
 
 A periodic check is a durable timer followed by a ``check_session`` activity. The timer's
 due time is the ``TimerStarted`` event time plus its ``start_to_fire_timeout``; the check
-starts at the ``ActivityTaskStarted`` event time. A check that follows a signal (a fill or
-a mark) rather than a fired timer is the real-time path; the first check after activation
-follows neither.
+starts at the ``ActivityTaskStarted`` event time, or, run as a local activity (recorded as
+a ``core_local_activity`` marker), at the start of the workflow task that ran it. A check
+that follows a ``check_now`` signal (a fill or a mark) rather than a fired timer is the
+real-time path; the first check after activation follows neither. A wake-up after which
+the workflow starts a new timer without checking (a time warning's) is not a tick.
 """
 
 import asyncio
+import json
 import random
 from collections import Counter
 from collections.abc import Sequence
@@ -19,6 +22,11 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 CHECK_ACTIVITY = "check_session"
+CHECK_SIGNAL = "check_now"
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+# Activities after which a wake-up counts as acted on. Others that may run in between
+# (a time warning, say) leave the pending timer or signal to the check that follows.
+CONSUMING_ACTIVITIES = frozenset({CHECK_ACTIVITY, "activate_session"})
 MAX_RUNS_PER_WORKFLOW = 50
 
 
@@ -28,12 +36,16 @@ class HistoryFigures:
 
     workflows: int = 0
     unreadable: int = 0
-    checks_in_window: int = 0
+    checks_in_window: Counter[str] = field(default_factory=Counter)
     checks_by_kind: Counter[str] = field(default_factory=Counter)
     tick_lateness_ms: list[float] = field(default_factory=list)
     tick_scheduling_ms: list[float] = field(default_factory=list)
     signal_to_check_ms: list[float] = field(default_factory=list)
     check_activity_ms: list[float] = field(default_factory=list)
+    timer_fire_delay_ms: list[float] = field(default_factory=list)
+    events: int = 0
+    workflow_tasks: int = 0
+    activities: Counter[str] = field(default_factory=Counter)
 
 
 def _seconds(event: HistoryEvent) -> float:
@@ -48,46 +60,103 @@ class _Check:
     started: float | None = None
 
 
-def analyse(
-    events: Sequence[HistoryEvent], window: tuple[float, float], into: HistoryFigures
-) -> None:
-    """Classify every check of one workflow's history and add its figures to ``into``."""
-    timer_due: dict[int, float] = {}
-    fired_due: float | None = None
-    first_signal: float | None = None
-    checks: dict[int, _Check] = {}
-    for event in events:
-        at = _seconds(event)
-        kind = event.event_type
-        if kind == EventType.EVENT_TYPE_TIMER_STARTED:
+Windows = dict[str, tuple[float, float]]
+
+
+def _local_activity(event: HistoryEvent) -> tuple[str, float | None] | None:
+    """(activity type, completion time) of a local activity's marker, else None."""
+    attributes = event.marker_recorded_event_attributes
+    if attributes.marker_name != LOCAL_ACTIVITY_MARKER or "data" not in attributes.details:
+        return None
+    try:
+        data = json.loads(attributes.details["data"].payloads[0].data)
+    except (IndexError, ValueError):
+        return None
+    done = data.get("complete_time") or {}
+    completed = done["seconds"] + done.get("nanos", 0) / 1e9 if "seconds" in done else None
+    return str(data.get("activity_type", "")), completed
+
+
+class _Reader:
+    """Walks one workflow's events, remembering what woke it and the checks it ran."""
+
+    def __init__(self, into: HistoryFigures) -> None:
+        self.into = into
+        self.timer_due: dict[int, float] = {}
+        self.fired_due: float | None = None
+        self.first_signal: float | None = None
+        self.task_started = 0.0
+        self.checks: dict[int, _Check] = {}
+
+    def activity(self, name: str, event_id: int, at: float) -> _Check | None:
+        """An activity (or local activity) began at ``at``; classify it if it is a check."""
+        self.into.activities[name] += 1
+        check = None
+        if name == CHECK_ACTIVITY:
+            if self.fired_due is not None:
+                check = _Check("tick", self.fired_due, at)
+            elif self.first_signal is not None:
+                check = _Check("signal", self.first_signal, at)
+            else:
+                check = _Check("initial", None, at)
+            self.checks[event_id] = check
+        if name in CONSUMING_ACTIVITIES:
+            self.fired_due = self.first_signal = None
+        return check
+
+    def read(self, event: HistoryEvent) -> None:
+        at, kind, into = _seconds(event), event.event_type, self.into
+        if kind == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+            self.task_started = at
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            into.workflow_tasks += 1
+        elif kind == EventType.EVENT_TYPE_TIMER_STARTED:
             timeout = event.timer_started_event_attributes.start_to_fire_timeout
-            timer_due[event.event_id] = at + float(timeout.ToMicroseconds()) / 1e6
+            self.timer_due[event.event_id] = at + float(timeout.ToMicroseconds()) / 1e6
+            # Asleep again: the last wake-up (a time warning's, say) led to no check.
+            self.fired_due = self.first_signal = None
         elif kind == EventType.EVENT_TYPE_TIMER_FIRED:
-            fired_due = timer_due.get(event.timer_fired_event_attributes.started_event_id)
+            started_id = event.timer_fired_event_attributes.started_event_id
+            self.fired_due = self.timer_due.get(started_id)
+            if self.fired_due is not None:
+                into.timer_fire_delay_ms.append((at - self.fired_due) * 1000)
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
-            first_signal = at if first_signal is None else first_signal
+            name = event.workflow_execution_signaled_event_attributes.signal_name
+            if name == CHECK_SIGNAL and self.first_signal is None:
+                self.first_signal = at
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             name = event.activity_task_scheduled_event_attributes.activity_type.name
-            if name == CHECK_ACTIVITY:
-                if fired_due is not None:
-                    checks[event.event_id] = _Check("tick", fired_due, at)
-                elif first_signal is not None:
-                    checks[event.event_id] = _Check("signal", first_signal, at)
-                else:
-                    checks[event.event_id] = _Check("initial", None, at)
-            # Whatever the activity, the wake-up that led to it has been acted on.
-            fired_due = first_signal = None
+            self.activity(name, event.event_id, at)
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-            check = checks.get(event.activity_task_started_event_attributes.scheduled_event_id)
+            attributes = event.activity_task_started_event_attributes
+            check = self.checks.get(attributes.scheduled_event_id)
             if check is not None:
                 check.started = at
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            check = checks.get(event.activity_task_completed_event_attributes.scheduled_event_id)
+            attributes_done = event.activity_task_completed_event_attributes
+            check = self.checks.get(attributes_done.scheduled_event_id)
             if check is not None and check.started is not None:
                 into.check_activity_ms.append((at - check.started) * 1000)
-    for check in checks.values():
-        if window[0] <= check.scheduled <= window[1]:
-            into.checks_in_window += 1
+        elif kind == EventType.EVENT_TYPE_MARKER_RECORDED:
+            local = _local_activity(event)
+            if local is not None:
+                # A local activity runs inside the workflow task that records its marker.
+                check = self.activity(local[0], event.event_id, self.task_started)
+                if check is not None:
+                    check.started = self.task_started
+                    completed = local[1] if local[1] is not None else at
+                    into.check_activity_ms.append((completed - self.task_started) * 1000)
+
+
+def analyse(events: Sequence[HistoryEvent], windows: Windows, into: HistoryFigures) -> None:
+    """Classify every check of one workflow's history and add its figures to ``into``."""
+    reader = _Reader(into)
+    into.events += len(events)
+    for event in events:
+        reader.read(event)
+    for check in reader.checks.values():
+        for name, (begin, end) in windows.items():
+            into.checks_in_window[name] += begin <= check.scheduled <= end
         into.checks_by_kind[check.kind] += 1
         started = check.started if check.started is not None else check.scheduled
         if check.kind == "tick" and check.reference is not None:
@@ -115,7 +184,7 @@ async def _history(client: Client, workflow_id: str) -> list[HistoryEvent]:
 async def read_histories(
     client: Client,
     workflow_ids: Sequence[str],
-    window: tuple[float, float],
+    windows: Windows,
     sample: int,
     concurrency: int = 16,
 ) -> tuple[HistoryFigures, float]:
@@ -134,7 +203,7 @@ async def read_histories(
                 figures.unreadable += 1
                 return
         figures.workflows += 1
-        analyse(events, window, figures)
+        analyse(events, windows, figures)
 
     await asyncio.gather(*(one(workflow_id) for workflow_id in chosen))
     scale = len(workflow_ids) / figures.workflows if figures.workflows else 0.0

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,8 +15,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from bench.baseline import read_scans
 from bench.config import BenchConfig
-from bench.dbfigures import end_figures, time_loss_check, wait_until_ended
-from bench.drive import Drive, drive
+from bench.dbfigures import end_figures, halt_times, time_loss_check, wait_until_ended
+from bench.drive import IDLE_SECONDS, Drive, drive
 from bench.figures import Distribution, RunFigures
 from bench.histories import read_histories
 from bench.plan import make_plan
@@ -36,6 +37,7 @@ from store.db import create_engine, create_sessionmaker
 from workflows.session import workflow_id_for
 
 log = logging.getLogger("bench")
+STEADY_MARGIN = 5.0  # seconds after the last planned start before "steady state" begins
 
 
 def _record_drive(figures: RunFigures, result: Drive) -> None:
@@ -45,6 +47,8 @@ def _record_drive(figures: RunFigures, result: Drive) -> None:
     figures.sessions_held = result.held
     figures.window_seconds = round(result.window[1] - result.window[0], 1)
     figures.peak_rss_mb = result.peak_rss_mb
+    figures.peak_pss_mb = result.peak_pss_mb
+    figures.idle_cpu_per_s = result.idle_cpu_per_s
     figures.driver_cpu_seconds = result.driver_cpu_seconds
     figures.breaches_posted = len(counters.breaches_posted)
     figures.feed = {
@@ -67,22 +71,25 @@ async def _record_ends(
     if figures.design == "baseline":
         grace = max(grace, config.check_interval * 1.5 + 5)
     rows = await wait_until_ended(sessionmaker, prefix, due_by, list(breaches), grace)
-    ends = end_figures(rows, due_by, breaches, time.time())
+    halts = await halt_times(sessionmaker, prefix)
+    ends = end_figures(rows, due_by, breaches, time.time(), halts)
     figures.expiry_lateness_ms = Distribution.of(ends.expiry_lateness_ms)
     figures.expiries_missing = ends.expiries_missing
     figures.breach_to_halt_ms = Distribution.of(ends.breach_to_halt_ms)
     figures.breach_to_row_ms = Distribution.of(ends.breach_to_row_ms)
+    figures.breach_to_gate_closed_ms = Distribution.of(ends.breach_to_gate_closed_ms)
     figures.breaches_missing = ends.breaches_missing
     figures.end_statuses = dict(ends.end_statuses)
-    timings = await time_loss_check(sessionmaker, result.counters.started, config.query_sample)
-    figures.loss_check_query_ms = Distribution.of(timings)
+    timings = await time_loss_check(engine, result.counters.started, config.query_sample)
+    figures.loss_check_query_ms = Distribution.of(timings.client_ms)
+    figures.loss_check_server_ms = Distribution.of(timings.server_ms)
 
 
 def run_temporal(config: BenchConfig, console: Console, run_id: str) -> RunFigures:
     """The product: the embedded stack of ``make run`` (or the configured endpoints)."""
     if config.api_url is not None:
         return asyncio.run(_temporal(config, _configured(config), console, run_id, None))
-    stack = EmbeddedStack(config.check_interval, config.keep_data)
+    stack = EmbeddedStack(config.check_interval, config.keep_data, config.dynamic_config)
     failed = True
     try:
         console.print(f"starting the embedded stack in {stack.data_dir} …")
@@ -122,7 +129,7 @@ async def _temporal(
     figures = RunFigures(design="temporal", sessions_planned=config.sessions)
     engine = create_engine(endpoints.database_url, 4) if endpoints.database_url else None
     sink = HttpSink(endpoints.api_url, config.concurrency)
-    origin = time.time() + 1.0
+    origin = time.time() + IDLE_SECONDS + 1.0
     try:
         result = await drive(
             label="Temporal",
@@ -131,6 +138,8 @@ async def _temporal(
             feed_interval=config.feed_interval,
             seed=config.seed,
             run_end=origin + config.run_seconds,
+            steady_from=origin + config.stagger_seconds + STEADY_MARGIN,
+            steady_until=min(origin + config.run_seconds, origin + config.session_seconds),
             processes=ProcessSet(endpoints.pids),
             sessionmaker=create_sessionmaker(engine) if engine else None,
             prefix=prefix,
@@ -166,9 +175,12 @@ async def _record_histories(
     figures: RunFigures, client: Client, result: Drive, sample: int
 ) -> None:
     workflow_ids = [workflow_id_for(session_id) for session_id in result.counters.started]
-    history, scale = await read_histories(client, workflow_ids, result.window, sample)
+    windows = {"run": result.window}
+    if result.steady_window is not None:
+        windows["steady"] = result.steady_window
+    history, scale = await read_histories(client, workflow_ids, windows, sample)
     figures.histories_read = history.workflows
-    figures.checks = round(history.checks_in_window * scale)
+    figures.checks = round(history.checks_in_window["run"] * scale)
     figures.checks_by_kind = {
         kind: round(count * scale) for kind, count in history.checks_by_kind.items()
     }
@@ -176,6 +188,17 @@ async def _record_histories(
     figures.tick_scheduling_ms = Distribution.of(history.tick_scheduling_ms)
     figures.signal_to_check_ms = Distribution.of(history.signal_to_check_ms)
     figures.check_activity_ms = Distribution.of(history.check_activity_ms)
+    if result.steady_window is not None:
+        begin, end = result.steady_window
+        steady_checks = round(history.checks_in_window["steady"] * scale)
+        figures.account_steady_cpu(result.steady_cpu_seconds, end - begin, steady_checks)
+    figures.timer_fire_delay_ms = Distribution.of(history.timer_fire_delay_ms)
+    per_check = sum(history.checks_by_kind.values()) or 1
+    figures.history_per_check = {
+        "events": round(history.events / per_check, 2),
+        "workflow_tasks": round(history.workflow_tasks / per_check, 2),
+        **{name: round(n / per_check, 3) for name, n in history.activities.most_common()},
+    }
     if history.unreadable:
         figures.notes.append(f"{history.unreadable} workflow histories could not be read")
     if scale > 1:
@@ -203,14 +226,22 @@ def run_baseline(config: BenchConfig, console: Console, run_id: str) -> RunFigur
             poller = subprocess.Popen(
                 command, cwd=ROOT, env=child_env(), stdout=output, stderr=output
             )
+        _wait_for_first_scan(poller, scans)
         pids = {"poller": poller.pid, "postgres": postgres.pid}
         figures, result = asyncio.run(
             _baseline(config, database_url, pids, poller, console, run_id)
         )
         _stop_poller(poller)
-        found = read_scans(scans, result.window)
-        figures.checks = found.checks_in_window
-        figures.checks_by_kind = {"scan": found.checks_in_window}
+        windows = {"run": result.window}
+        if result.steady_window is not None:
+            windows["steady"] = result.steady_window
+        found = read_scans(scans, windows)
+        figures.checks = found.checks_in_window["run"]
+        figures.checks_by_kind = {"scan": figures.checks}
+        if result.steady_window is not None:
+            begin, end = result.steady_window
+            steady_checks = found.checks_in_window["steady"]
+            figures.account_steady_cpu(result.steady_cpu_seconds, end - begin, steady_checks)
         figures.tick_lateness_ms = Distribution.of(found.lateness_ms)
         figures.notes.append(f"{found.scans} scans; lateness is check start minus scan due time")
         figures.account_cpu(result.cpu_seconds)
@@ -221,6 +252,15 @@ def run_baseline(config: BenchConfig, console: Console, run_id: str) -> RunFigur
             _stop_poller(poller)
         postgres.stop()
         remove_data_dir(data_dir, keep=config.keep_data or failed)
+
+
+def _wait_for_first_scan(poller: subprocess.Popen[bytes], scans: Path) -> None:
+    """The poller's start-up (imports, connecting) is not part of its idle or working cost."""
+    deadline = time.monotonic() + 60
+    while not (scans.exists() and scans.stat().st_size):
+        if poller.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the baseline poller did not start; see poller.log")
+        time.sleep(0.1)
 
 
 def _stop_poller(poller: subprocess.Popen[bytes]) -> None:
@@ -245,7 +285,7 @@ async def _baseline(
     figures = RunFigures(design="baseline", sessions_planned=config.sessions)
     engine = create_engine(database_url, config.concurrency)
     sink = DirectSink(create_sessionmaker(engine), config.concurrency)
-    origin = time.time() + 1.0
+    origin = time.time() + IDLE_SECONDS + 1.0
     try:
         result = await drive(
             label="baseline",
@@ -254,6 +294,8 @@ async def _baseline(
             feed_interval=config.feed_interval,
             seed=config.seed,
             run_end=origin + config.run_seconds,
+            steady_from=origin + config.stagger_seconds + STEADY_MARGIN,
+            steady_until=min(origin + config.run_seconds, origin + config.session_seconds),
             processes=ProcessSet(pids),
             sessionmaker=create_sessionmaker(engine),
             prefix=prefix,

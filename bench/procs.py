@@ -30,13 +30,16 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def tree_rss_bytes(pid: int) -> int:
-    """Resident memory of a process tree (shared pages count once per process)."""
-    total = 0
+def tree_memory_bytes(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of a process tree. RSS counts shared pages (PostgreSQL's shared buffers)
+    once per process; PSS splits them between the processes that share them."""
+    rss = pss = 0
     for process in _tree(pid):
         with contextlib.suppress(*_GONE):
-            total += int(process.memory_info().rss)
-    return total
+            info = process.memory_full_info()
+            rss += int(info.rss)
+            pss += int(getattr(info, "pss", info.rss))
+    return rss, pss
 
 
 class ProcessSet:
@@ -46,8 +49,10 @@ class ProcessSet:
         self.pids = dict(pids)
         self.cpu_before: dict[str, float] = {}
         self.cpu_after: dict[str, float] = {}
-        self.peak_rss: dict[str, int] = {name: 0 for name in self.pids}
-        self.peak_rss_total = 0
+        self.idle_cpu_per_s: dict[str, float] = {}
+        self.peak_rss: dict[str, int] = dict.fromkeys(self.pids, 0)
+        self.peak_pss: dict[str, int] = dict.fromkeys(self.pids, 0)
+        self.peak_pss_total = 0
 
     def snapshot_cpu(self) -> dict[str, float]:
         return {name: tree_cpu_seconds(pid) for name, pid in self.pids.items()}
@@ -64,13 +69,25 @@ class ProcessSet:
             for name in self.pids
         }
 
-    def sample_rss(self) -> None:
-        current = {name: tree_rss_bytes(pid) for name, pid in self.pids.items()}
-        for name, value in current.items():
-            self.peak_rss[name] = max(self.peak_rss[name], value)
-        self.peak_rss_total = max(self.peak_rss_total, sum(current.values()))
+    async def measure_idle(self, seconds: float) -> None:
+        """CPU per second of each part before any load: the stack's fixed cost."""
+        if seconds <= 0:
+            return
+        before = self.snapshot_cpu()
+        await asyncio.sleep(seconds)
+        after = self.snapshot_cpu()
+        self.idle_cpu_per_s = {
+            name: round((after[name] - before[name]) / seconds, 4) for name in self.pids
+        }
 
-    async def sample_rss_forever(self, period: float = 1.0) -> None:
+    def sample_memory(self) -> None:
+        current = {name: tree_memory_bytes(pid) for name, pid in self.pids.items()}
+        for name, (rss, pss) in current.items():
+            self.peak_rss[name] = max(self.peak_rss[name], rss)
+            self.peak_pss[name] = max(self.peak_pss[name], pss)
+        self.peak_pss_total = max(self.peak_pss_total, sum(pss for _, pss in current.values()))
+
+    async def sample_memory_forever(self, period: float = 1.0) -> None:
         while True:
-            await asyncio.to_thread(self.sample_rss)
+            await asyncio.to_thread(self.sample_memory)
             await asyncio.sleep(period)

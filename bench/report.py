@@ -32,13 +32,18 @@ ROWS: list[tuple[str, str | None, Getter, bool]] = [
     ),
     ("breach-to-halt p50 (ms)", None, lambda f: f.breach_to_halt_ms.p50, True),
     ("breach-to-halt p99 (ms)", "breach_to_halt_p99_ms", lambda f: f.breach_to_halt_ms.p99, True),
+    ("breach-to-gate-closed p99 (ms)", None, lambda f: f.breach_to_gate_closed_ms.p99, True),
     ("breach-to-row-written p99 (ms)", None, lambda f: f.breach_to_row_ms.p99, True),
+    ("  of which timer fired late, p99", None, lambda f: f.timer_fire_delay_ms.p99, False),
     ("signal-to-check p99 (ms)", None, lambda f: f.signal_to_check_ms.p99, False),
     ("check activity p99 (ms)", None, lambda f: f.check_activity_ms.p99, False),
     ("API start rate (sessions/s)", "start_rate_per_s", lambda f: f.start_rate_per_s, False),
     ("loss-check query p99 (ms)", "loss_check_p99_ms", lambda f: f.loss_check_query_ms.p99, True),
+    ("  in PostgreSQL (EXPLAIN ANALYZE)", None, lambda f: f.loss_check_server_ms.p99, True),
     ("CPU-s per 1000 checks", "cpu_per_1000_checks_s", lambda f: f.cpu_per_1000_checks, True),
-    ("peak RSS, all parts (MB)", None, lambda f: f.peak_rss_mb.get("total"), True),
+    ("  above idle CPU", None, lambda f: f.cpu_per_1000_checks_above_idle, True),
+    ("  steady state (all started)", None, lambda f: f.steady_cpu_per_1000_checks, True),
+    ("peak memory, all parts (MB PSS)", None, lambda f: f.peak_pss_mb.get("total"), True),
 ]
 _TARGETS = {target.key: target for target in TARGETS}
 
@@ -62,11 +67,10 @@ def _cell(figures: RunFigures | None, getter: Getter, key: str | None) -> str:
     return text
 
 
-def _parts(figures: RunFigures | None) -> str:
+def _parts(figures: RunFigures | None, of: Callable[[RunFigures], dict[str, float]]) -> str:
     if figures is None:
         return ""
-    cpu = figures.cpu_seconds
-    return "\n".join(f"{name} {value:.1f}" for name, value in cpu.items() if name != "total")
+    return "\n".join(f"{name} {value:g}" for name, value in of(figures).items() if name != "total")
 
 
 def ratio(main: float | None, baseline: float | None) -> float | None:
@@ -94,10 +98,15 @@ def table(main: RunFigures | None, baseline: RunFigures | None, config: BenchCon
             ratio_value = ratio(getter(main), getter(baseline)) if compare and main else None
             row.append(_fmt(ratio_value) if ratio_value is not None else "")
         result.add_row(*row)
-    parts = ["CPU-s by part", "", _parts(main)]
-    if baseline is not None:
-        parts += [_parts(baseline), ""]
-    result.add_row(*parts)
+    for label, getter_of in (
+        ("CPU-s by part", lambda f: f.cpu_seconds),
+        ("idle CPU-s per s by part", lambda f: f.idle_cpu_per_s),
+        ("peak RSS by part (MB)", lambda f: f.peak_rss_mb),
+    ):
+        parts = [label, "", _parts(main, getter_of)]
+        if baseline is not None:
+            parts += [_parts(baseline, getter_of), ""]
+        result.add_row(*parts)
     return result
 
 
@@ -109,10 +118,12 @@ def print_report(
         if figures is None:
             continue
         console.print(
-            f"[bold]{figures.design}[/]: CPU-s {figures.cpu_seconds} over "
-            f"{figures.window_seconds:.0f} s; peak RSS MB {figures.peak_rss_mb}; "
-            f"feed {figures.feed}; end statuses {figures.end_statuses}"
+            f"[bold]{figures.design}[/]: {figures.window_seconds:.0f} s measured; "
+            f"checks {figures.checks_by_kind}; feed {figures.feed}; "
+            f"end statuses {figures.end_statuses}; log lines {figures.log_findings}"
         )
+        for error, count in figures.errors.items():
+            console.print(f"  [red]error[/] x{count}: {error}")
         for note in figures.notes:
             console.print(f"  [yellow]note:[/] {note}")
 

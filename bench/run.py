@@ -24,14 +24,22 @@ from bench.report import print_report, write_json
 app = typer.Typer(add_completion=False)
 
 
-def _pids(values: list[str]) -> dict[str, int]:
-    pids = {}
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    pairs = {}
     for value in values:
-        name, _, pid = value.partition("=")
-        if not name or not pid.isdigit():
-            raise typer.BadParameter(f"expected NAME=PID, got {value!r}", param_hint="--pid")
-        pids[name] = int(pid)
-    return pids
+        name, _, setting = value.partition("=")
+        if not name or not setting:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {value!r}", param_hint=option)
+        pairs[name] = setting
+    return pairs
+
+
+def _pids(values: list[str]) -> dict[str, int]:
+    pids = _pairs(values, "--pid")
+    for name, pid in pids.items():
+        if not pid.isdigit():
+            raise typer.BadParameter(f"{name}: {pid!r} is not a process id", param_hint="--pid")
+    return {name: int(pid) for name, pid in pids.items()}
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -53,7 +61,8 @@ def main(
         typer.Option(min=0, help="Spread session start times over S s [default: interval]."),
     ] = None,
     feed_interval: Annotated[
-        float, typer.Option(min=0.5, help="Mean seconds between a session's marks/fills.")
+        float,
+        typer.Option(min=0, help="Mean s between a session's marks/fills (0 = breaches only)."),
     ] = 30.0,
     breach_fraction: Annotated[
         float, typer.Option(min=0, max=1, help="Share of sessions driven into a breach.")
@@ -73,6 +82,10 @@ def main(
     ] = None,
     pid: Annotated[
         list[str] | None, typer.Option(help="NAME=PID of a configured stack's process.")
+    ] = None,
+    dynamic_config: Annotated[
+        list[str] | None,
+        typer.Option(help="KEY=JSON dynamic config of the embedded Temporal dev server."),
     ] = None,
     baseline: Annotated[bool, typer.Option(help="Also run the baseline poller.")] = False,
     only_baseline: Annotated[bool, typer.Option(help="Run the baseline only.")] = False,
@@ -98,9 +111,12 @@ def main(
         only_baseline=only_baseline,
         keep_data=keep_data,
         pids=_pids(pid or []),
+        dynamic_config=_pairs(dynamic_config or [], "--dynamic-config"),
         results_dir=results_dir,
     )
     console = Console()
+    if not console.is_terminal:
+        console.width = 132  # `make bench | tee`: keep the table readable
     logging.basicConfig(
         level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=console)]
     )

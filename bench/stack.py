@@ -30,8 +30,8 @@ log = logging.getLogger("bench")
 # Lines in the logs of the stack that a reader of the results must hear about.
 LOG_FINDINGS = {
     "poller_limit": re.compile(r"concurrent poller limit", re.IGNORECASE),
-    "errors": re.compile(r"\bERROR\b|Traceback"),
-    "warnings": re.compile(r"\bWARNING\b"),
+    "errors": re.compile(r'\bERROR\b|Traceback|"level":\s*"error"'),
+    "warnings": re.compile(r'\bWARNING\b|"level":\s*"warn'),
 }
 
 
@@ -106,9 +106,12 @@ async def wait_for_temporal(address: str, timeout: float = 60.0) -> None:
 class EmbeddedStack:
     """PostgreSQL, the Temporal dev server, ``python worker.py`` and the API under uvicorn."""
 
-    def __init__(self, check_interval: float, keep_data: bool) -> None:
+    def __init__(
+        self, check_interval: float, keep_data: bool, dynamic_config: dict[str, str]
+    ) -> None:
         self.check_interval = check_interval
         self.keep_data = keep_data
+        self.dynamic_config = dynamic_config
         self.data_dir = make_data_dir("stack")
         self.postgres = EmbeddedPostgres(self.data_dir, "trading")
         self.processes = Stack()
@@ -126,6 +129,7 @@ class EmbeddedStack:
             self.data_dir / "temporal.db",
             temporal_port,
             None,
+            dynamic_config=self.dynamic_config,
             log_file=self.data_dir / "temporal.log",
         )
         self.processes.add("temporal", temporal)

@@ -94,6 +94,8 @@ class Workload:
         next_at = plan.start_at + rng.uniform(0.5, max(1.0, self.feed_interval / 2))
         opening = FillEvent("open", WALK_SYMBOL, Side.BUY, OPENING_QUANTITY, walk.next())
         pending: FillEvent | None = opening
+        if self.feed_interval <= 0:  # no market data: only the planned breach
+            next_at = stop_at
         while True:
             if plan.breach_at is not None and plan.breach_at <= min(next_at, stop_at):
                 await self._breach(plan)

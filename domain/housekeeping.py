@@ -14,6 +14,8 @@ DEFAULT_PURGE_BATCH = 500
 
 
 class HousekeepingResult(BaseModel):
+    """Totals of one scheduled run, carried across continue-as-new."""
+
     cutoff: datetime
     batches: int = 0
     sessions_purged: int = 0
@@ -39,6 +41,8 @@ class PurgeInput(BaseModel):
 
 
 class PurgeResult(BaseModel):
+    """Rows one purge call removed; fewer sessions than asked means nothing is left."""
+
     sessions_purged: int
     fills_deleted: int
     marks_deleted: int

@@ -50,6 +50,9 @@ class SessionState(BaseModel):
     loss_warnings_sent: list[float] = Field(default_factory=list)
     paused: bool = False
     gate_changes: int = 0
+    last_snapshot_at: datetime | None = None
+    cleanup_step: int = 0
+    cleanup_failures: int = 0
     pending_termination: TerminationRequest | None = None
     end_reason: EndReason | None = None
     end_detail: str | None = None
@@ -61,6 +64,7 @@ class SessionWorkflowInput(BaseModel):
     spec: SessionSpec
     check_interval_seconds: float = 30.0
     max_session_seconds: float = 7 * 24 * 3600.0
+    performance_interval_seconds: float = 300.0
     # Continue-as-new after this many checks in one run even if Temporal has not suggested
     # it yet; None leaves it to Temporal. Tests use a small number to exercise the hand-over.
     continue_as_new_after_checks: int | None = None
@@ -105,6 +109,8 @@ class ActivateInput(BaseModel):
 
 class CheckInput(BaseModel):
     session_id: str
+    # When the check was due; the activity measures how late it started (tick lateness).
+    due_at: datetime | None = None
 
 
 class PnlSnapshot(BaseModel):
@@ -196,3 +202,64 @@ class GateInput(BaseModel):
     change_id: str
     workflow_id: str
     run_id: str
+
+
+class StepInput(BaseModel):
+    """What every termination step needs to know about the ending session."""
+
+    session_id: str
+    account_id: str
+    algorithm_id: str
+    end_reason: EndReason
+    detail: str
+    actor: str
+    ended_at: datetime
+    workflow_id: str
+    run_id: str
+
+
+class StepResult(BaseModel):
+    """``already_done`` is True when a retry found the step's effect recorded already."""
+
+    step: str
+    already_done: bool = False
+    details: dict[str, str] = Field(default_factory=dict)
+
+
+class SnapshotInput(BaseModel):
+    """Take a performance snapshot: ``periodic`` while running, ``final`` at the end."""
+
+    session_id: str
+    kind: str = "periodic"
+    taken_at: datetime
+
+
+class NotificationRef(BaseModel):
+    """A queued notification, by id, so the workflow can have it delivered."""
+
+    notification_id: int | None = None
+
+
+class CleanupFailedInput(BaseModel):
+    """A termination step exhausted its retries; ``attempt`` counts failures per session."""
+
+    step: StepInput
+    failed_step: str
+    error: str
+    attempt: int
+
+
+class RetryCleanupRequest(BaseModel):
+    """Signal: an operator fixed the cause; resume termination from the failed step."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    actor: str = Field(min_length=1, max_length=200)
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class RetryCleanupInput(BaseModel):
+    step: StepInput
+    actor: str
+    reason: str | None = None
+    attempt: int

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from domain.messages import SessionView
 from domain.status import SessionStatus
-from starter import health, jobs, metrics
+from starter import health, jobs, metrics, notifications_api, orders_api, performance_api
 from starter.errors import ServiceError
 from starter.logging_setup import configure_logging
 from starter.schemas import (
@@ -68,6 +68,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(_routes())
     for operations in (health.router, metrics.router, jobs.router):
         app.include_router(operations)
+    # Routes of a session's trading: orders behind the gate, performance figures.
+    app.include_router(orders_api.router)
+    app.include_router(performance_api.router)
+    # Notifications (list, SSE stream) and webhook subscriptions; brings its LISTEN lifespan.
+    app.include_router(notifications_api.router)
     return app
 
 

@@ -124,6 +124,12 @@ def _print_urls(settings: Settings) -> None:
     ]
     if settings.uses_dev_temporal:
         lines.append(f"  Temporal UI   http://127.0.0.1:{settings.dev_ui_port}")
+    for name, address in (
+        ("Metrics (SDK)", settings.worker_metrics_address),
+        ("Metrics (app)", settings.worker_app_metrics_address),
+    ):
+        if address:
+            lines.append(f"  {name} http://{address}/metrics")
     lines += ["Press Ctrl-C to stop.", ""]
     print("\n".join(lines), flush=True)  # noqa: T201
 

@@ -12,6 +12,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from temporalio import activity, workflow
+
 from starter.settings import Settings
 from workflows.session import workflow_id_for
 
@@ -35,7 +37,7 @@ class JsonFormatter(logging.Formatter):
         }
         entry.update(correlation_ids(record))
         for key, value in vars(record).items():
-            if key not in _STANDARD and key not in entry:
+            if key not in _STANDARD and key not in _TEMPORAL_EXTRAS and key not in entry:
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
@@ -45,18 +47,14 @@ class JsonFormatter(logging.Formatter):
 
 
 def correlation_ids(record: logging.LogRecord) -> dict[str, Any]:
-    """Workflow, run, activity and session ids found on a record's Temporal extras."""
+    """The fields of a record's Temporal extras (workflow, run, activity ids...) and its session."""
     ids: dict[str, Any] = {}
     for name in _TEMPORAL_EXTRAS:
         details = getattr(record, name, None)
         if not isinstance(details, dict):
             continue
-        for key in ("workflow_id", "workflow_type", "activity_type", "attempt"):
-            if key in details:
-                ids.setdefault(key, details[key])
-        run_id = details.get("run_id") or details.get("workflow_run_id")
-        if run_id:
-            ids.setdefault("run_id", run_id)
+        for key, value in details.items():
+            ids.setdefault("run_id" if key == "workflow_run_id" else key, value)
     session_id = getattr(record, "session_id", None)
     workflow_id = ids.get("workflow_id")
     if (
@@ -98,6 +96,9 @@ def configure_logging(settings: Settings) -> None:
     handler = _StderrHandler()
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter())
+        # The ids are fields of the line already; don't repeat them inside the message.
+        activity.logger.activity_info_on_message = False
+        workflow.logger.workflow_info_on_message = False
     else:
         handler.setFormatter(logging.Formatter(_TEXT_FORMAT))
     root.addHandler(handler)

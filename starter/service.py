@@ -239,12 +239,7 @@ class SessionService:
         """Open only while the session is ACTIVE and not paused or halting."""
         async with self.sessionmaker() as db:
             row = await self._get_row(SessionRepository(db), session_id)
-        status = SessionStatus(row.status)
-        is_open = status is SessionStatus.ACTIVE and row.gate_open
-        reason = row.gate_reason if not row.gate_open else None
-        if status is not SessionStatus.ACTIVE:
-            reason = f"session is {status}"
-        return GateOut(session_id=session_id, open=is_open, status=status, reason=reason)
+        return gate_of(row)
 
     async def _require_running(self, session_id: str) -> TradingSession:
         async with self.sessionmaker() as db:
@@ -359,3 +354,13 @@ def _same_fill(row: object, fill: NewFill) -> bool:
         getattr(row, name) == getattr(fill, name)
         for name in ("symbol", "side", "quantity", "price", "fee")
     )
+
+
+def gate_of(row: TradingSession) -> GateOut:
+    """The trading gate of a session row; orders check it under the row lock."""
+    status = SessionStatus(row.status)
+    is_open = status is SessionStatus.ACTIVE and row.gate_open
+    reason = row.gate_reason if not row.gate_open else None
+    if status is not SessionStatus.ACTIVE:
+        reason = f"session is {status}"
+    return GateOut(session_id=row.id, open=is_open, status=status, reason=reason)

@@ -1,5 +1,6 @@
 """One Settings object, read from ``TRADING_*`` environment variables (or a .env file)."""
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -38,6 +39,9 @@ class Settings(BaseSettings):
     api_port: int = 8000
     dev_temporal_port: int = 7233
     dev_ui_port: int = 8233
+
+    # Fee the paper broker charges on flattening fills, as a fraction of notional.
+    paper_fee_rate: Decimal = Field(default=Decimal("0.0005"), ge=0, lt=1)
 
     check_interval_seconds: float = Field(default=30.0, gt=0)
     max_session_hours: float = Field(default=24 * 7, gt=0)

@@ -122,3 +122,121 @@ class Notification(Base):
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     delivered_at: Mapped[datetime | None]
+
+
+class Order(Base):
+    """Orders of the paper broker; a real broker keeps its own and is reached via the port."""
+
+    __tablename__ = "orders"
+    __table_args__ = (UniqueConstraint("session_id", "order_id", name="uq_orders_session_order"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("trading_sessions.id", ondelete="CASCADE"), index=True
+    )
+    order_id: Mapped[str] = mapped_column(String(128))
+    symbol: Mapped[str] = mapped_column(String(32))
+    side: Mapped[str] = mapped_column(String(4))
+    quantity: Mapped[Decimal] = mapped_column(Quantity)
+    limit_price: Mapped[Decimal | None]
+    status: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class Portfolio(Base):
+    __tablename__ = "portfolios"
+
+    account_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cash: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    realized_pnl: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class PortfolioSettlement(Base):
+    """One row per ended session: its presence is what makes the settlement happen once."""
+
+    __tablename__ = "portfolio_settlements"
+
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(64))
+    realized_pnl: Mapped[Decimal]
+    settled_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class PerformanceSnapshot(Base):
+    __tablename__ = "performance_snapshots"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(12))  # periodic | final
+    taken_at: Mapped[datetime]
+    realized_pnl: Mapped[Decimal]
+    unrealized_pnl: Mapped[Decimal]
+    fills: Mapped[int]
+    round_trips: Mapped[int]
+    win_rate: Mapped[float | None]
+    peak_pnl: Mapped[Decimal]
+    max_drawdown: Mapped[Decimal]
+    duration_seconds: Mapped[float]
+    loss_used_pct: Mapped[float]
+    time_used_pct: Mapped[float]
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class TerminationStep(Base):
+    """A step of a session's termination that has completed: the idempotency record."""
+
+    __tablename__ = "termination_steps"
+
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    step: Mapped[str] = mapped_column(String(32), primary_key=True)
+    result: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    completed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Algorithm(Base):
+    """Per-algorithm control settings: where halts are pushed besides LISTEN/NOTIFY."""
+
+    __tablename__ = "algorithms"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    halt_webhook_url: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class WebhookSubscription(Base):
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(Text)
+    account_id: Mapped[str | None] = mapped_column(String(64))  # None: every account
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class WebhookDelivery(Base):
+    __tablename__ = "webhook_deliveries"
+
+    notification_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    delivered_at: Mapped[datetime | None]
+
+
+class Alert(Base):
+    """Something an operator must look at: cleanup failed, database unreachable, ..."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    session_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    resolved_at: Mapped[datetime | None]

@@ -3,6 +3,7 @@
 from datetime import datetime
 from typing import Any
 
+from temporalio import workflow
 from temporalio.common import (
     SearchAttributeKey,
     SearchAttributePair,
@@ -76,3 +77,16 @@ def initial(account_id: str, algorithm_id: str, deadline: datetime) -> TypedSear
             SearchAttributePair(TIME_USED_PCT, 0.0),
         ]
     )
+
+
+class Publisher:
+    """Upserts the attributes the Web UI filters on, and only those that changed."""
+
+    def __init__(self) -> None:
+        self._published: dict[str, object] = {}
+
+    def publish(self, values: dict[str, object]) -> None:
+        changed = {k: v for k, v in values.items() if self._published.get(k) != v}
+        if changed:
+            self._published.update(changed)
+            workflow.upsert_search_attributes(updates(changed))

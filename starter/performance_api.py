@@ -1,0 +1,27 @@
+"""Routes for a session's performance: live figures and the snapshots the workflow stored."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from starter import performance_service
+from starter.deps import ServiceDep
+from starter.performance_service import PerformanceReport, SnapshotOut
+
+router = APIRouter(prefix="/sessions", tags=["performance"])
+
+
+@router.get("/{session_id}/performance")
+async def performance(session_id: str, service: ServiceDep) -> PerformanceReport:
+    """The latest stored snapshot, if any, and figures computed from the store right now."""
+    return await performance_service.performance_report(service, session_id)
+
+
+@router.get("/{session_id}/performance/history")
+async def performance_history(
+    session_id: str,
+    service: ServiceDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[SnapshotOut]:
+    """Stored snapshots (periodic and final), newest first."""
+    return await performance_service.performance_history(service, session_id, limit)

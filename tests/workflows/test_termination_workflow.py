@@ -1,0 +1,149 @@
+"""The termination sequence in the session workflow, including CLEANUP_FAILED and retry."""
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import WorkflowEnvironment
+
+from activities.broker import ClosingFill, PaperBroker
+from domain.messages import CheckRequest, RetryCleanupRequest
+from domain.positions import Side
+from domain.status import EndReason, SessionStatus
+from store.audit import AuditRepository
+from store.ledger import LedgerRepository, NewFill
+from store.models import Position
+from store.sessions import SessionRepository
+from store.termination import AlertRepository, PortfolioRepository, TerminationStepRepository
+from tests.workflows.helpers import start_session
+from tests.workflows.histories import keep_history
+from tests.workflows.test_session_workflow import wait_until_active
+from worker import create_worker
+from workflows.session import TradingSessionWorkflow
+
+D = Decimal
+Sessionmaker = async_sessionmaker[AsyncSession]
+
+
+async def buy_and_mark(sessionmaker: Sessionmaker, session_id: str, mark: str) -> None:
+    """Long 10 ACME at 100, marked at ``mark``."""
+    async with sessionmaker.begin() as db:
+        await SessionRepository(db).get(session_id, for_update=True)
+        ledger = LedgerRepository(db)
+        now = datetime.now(UTC)
+        await ledger.apply_fill(
+            session_id, NewFill("b1", "ACME", Side.BUY, D(10), D(100), D(0), now)
+        )
+        await ledger.add_mark(session_id, "ACME", D(mark), now)
+
+
+async def test_breach_winds_the_session_down_in_order_flat_and_settled(
+    time_env: WorkflowEnvironment, sessionmaker: Sessionmaker, task_queue: str
+) -> None:
+    account = f"acc-{uuid.uuid4().hex[:8]}"
+    handle, values = await start_session(
+        time_env, sessionmaker, task_queue, loss_limit=D(150), account_id=account
+    )
+    await wait_until_active(handle)
+
+    await buy_and_mark(sessionmaker, values["id"], "80")  # unrealized -200 > limit 150
+    await handle.signal(TradingSessionWorkflow.check_now, CheckRequest(source="mark"))
+    result = await handle.result()
+    await keep_history(handle, "breach_terminated_flat")
+
+    # Flattened at the mark: (80 - 100) * 10 - fee 10 * 80 * 0.0005 = -200.4
+    assert result.end_reason is EndReason.LOSS_LIMIT
+    assert result.realized_pnl == D("-200.4")
+    async with sessionmaker() as db:
+        steps = await TerminationStepRepository(db).completed(values["id"])
+        positions = list(
+            (
+                await db.execute(select(Position).where(Position.session_id == values["id"]))
+            ).scalars()
+        )
+        portfolio = await PortfolioRepository(db).get(account)
+        row = await SessionRepository(db).get(values["id"])
+        actions = [e.action for e in await AuditRepository(db).for_session(values["id"])]
+    assert [p.quantity for p in positions] == [D(0)]
+    assert portfolio is not None
+    assert portfolio.cash == D("-200.4")
+    assert (row.status, row.gate_open) == (SessionStatus.LOSS_LIMIT, False)
+    assert steps == [
+        "halt_algorithm",
+        "cancel_orders",
+        "flatten_positions",
+        "update_portfolio",
+        "notify",
+    ]
+    ordered = [a for a in actions if a not in ("session.activated",)]
+    assert ordered == [
+        "algorithm.halted",
+        "orders.cancelled",
+        "positions.flattened",
+        "portfolio.updated",
+        "session.ended",
+    ]
+
+
+class FlakyBroker(PaperBroker):
+    """The paper broker behind a link that is down until the test brings it back."""
+
+    link_up = False
+
+    async def flatten_positions(self, session_id: str) -> list[ClosingFill]:
+        if not self.link_up:
+            raise ConnectionError("broker unreachable")
+        return await super().flatten_positions(session_id)
+
+
+@pytest.fixture
+async def flaky_queue(
+    time_env: WorkflowEnvironment, sessionmaker: Sessionmaker
+) -> AsyncIterator[tuple[str, FlakyBroker]]:
+    queue = f"test-{uuid.uuid4()}"
+    broker = FlakyBroker(sessionmaker)
+    async with create_worker(time_env.client, queue, sessionmaker, broker=broker):
+        yield queue, broker
+
+
+async def test_a_step_that_gives_up_leaves_cleanup_failed_until_an_operator_retries(
+    time_env: WorkflowEnvironment,
+    sessionmaker: Sessionmaker,
+    flaky_queue: tuple[str, FlakyBroker],
+) -> None:
+    queue, broker = flaky_queue
+    handle, values = await start_session(time_env, sessionmaker, queue, loss_limit=D(150))
+    await wait_until_active(handle)
+    await buy_and_mark(sessionmaker, values["id"], "80")
+    await handle.signal(TradingSessionWorkflow.check_now, CheckRequest(source="mark"))
+
+    for _ in range(12):  # an hour, in short skips: long enough for every retry to be spent
+        await time_env.sleep(timedelta(minutes=5))
+    stuck = await handle.query(TradingSessionWorkflow.get_status)
+    async with sessionmaker() as db:
+        failed_row = await SessionRepository(db).get(values["id"])
+        alerts = await AlertRepository(db).for_session(values["id"])
+    broker.link_up = True
+    await handle.signal(
+        TradingSessionWorkflow.retry_cleanup,
+        RetryCleanupRequest(actor="op-jane", reason="broker link restored"),
+    )
+    result = await handle.result()
+    await keep_history(handle, "cleanup_failed_then_retried")
+
+    assert stuck.status is SessionStatus.CLEANUP_FAILED
+    assert failed_row.status == SessionStatus.CLEANUP_FAILED
+    assert [a.kind for a in alerts] == ["cleanup_failed"]
+    assert "flatten_positions" in alerts[0].message
+    assert result.status is SessionStatus.LOSS_LIMIT
+    assert result.realized_pnl == D("-200.4")
+    async with sessionmaker() as db:
+        steps = await TerminationStepRepository(db).completed(values["id"])
+        actions = [e.action for e in await AuditRepository(db).for_session(values["id"])]
+    assert steps.count("flatten_positions") == 1
+    assert actions.count("algorithm.halted") == 1  # resumed from the failed step
+    assert [a for a in actions if a.startswith("cleanup")] == ["cleanup.failed", "cleanup.retried"]
