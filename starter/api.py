@@ -22,6 +22,7 @@ from starter.schemas import (
     GateOut,
     MarkOut,
     MarkRequest,
+    RetryCleanupBody,
     SessionOut,
     SetLossLimitRequest,
     StartSessionRequest,
@@ -163,6 +164,13 @@ def _routes() -> APIRouter:
     ) -> SessionOut:
         """Open the trading gate again."""
         return await service.set_paused(session_id, False, body)
+
+    @router.post("/{session_id}/retry-cleanup", status_code=status.HTTP_202_ACCEPTED)
+    async def retry_cleanup(
+        session_id: str, body: RetryCleanupBody, service: ServiceDep
+    ) -> SessionOut:
+        """Resume a termination that stopped in CLEANUP_FAILED (signal `retry_cleanup`)."""
+        return await service.retry_cleanup(session_id, body)
 
     @router.get("/{session_id}/gate")
     async def trading_gate(session_id: str, service: ServiceDep) -> GateOut:

@@ -31,6 +31,7 @@ from starter.registration import register_search_attributes
 from starter.schemas import (
     ExtendDeadlineRequest,
     GateChangeRequest,
+    RetryCleanupBody,
     SessionOut,
     SetLossLimitRequest,
     StartSessionRequest,
@@ -263,6 +264,14 @@ def pause(session_id: SessionId, actor: Actor = None, reason: Reason = None) -> 
 def resume(session_id: SessionId, actor: Actor = None, reason: Reason = None) -> None:
     """Open the trading gate again."""
     _set_paused(session_id, False, actor, reason)
+
+
+@app.command("retry-cleanup")
+def retry_cleanup(session_id: SessionId, actor: Actor = None, reason: Reason = None) -> None:
+    """Resume a termination parked in CLEANUP_FAILED, from the failed step."""
+    request = parse(RetryCleanupBody, {"actor": _actor(actor), "reason": reason})
+    run_with_service(lambda s: s.retry_cleanup(session_id, request))
+    _out().print(f"Session {session_id}: clean-up retry requested by {request.actor}.")
 
 
 @app.command()

@@ -70,6 +70,11 @@ class GateChangeRequest(Request):
     reason: str | None = Field(default=None, max_length=500)
 
 
+class RetryCleanupBody(Request):
+    actor: Identifier = "api"
+    reason: str | None = Field(default=None, max_length=500)
+
+
 class FillRequest(Request):
     fill_id: Identifier
     symbol: Symbol

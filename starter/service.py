@@ -17,6 +17,7 @@ from domain.messages import (
     CheckRequest,
     ExtendDeadlineInput,
     GateRequest,
+    RetryCleanupRequest,
     SessionSpec,
     SessionView,
     SessionWorkflowInput,
@@ -33,6 +34,7 @@ from starter.schemas import (
     GateOut,
     MarkOut,
     MarkRequest,
+    RetryCleanupBody,
     SessionOut,
     SetLossLimitRequest,
     StartSessionRequest,
@@ -232,6 +234,18 @@ class SessionService:
         signal = TradingSessionWorkflow.pause if paused else TradingSessionWorkflow.resume
         await self._handle(session_id).signal(
             signal, GateRequest(actor=request.actor, reason=request.reason)
+        )
+        return SessionOut.model_validate(row)
+
+    async def retry_cleanup(self, session_id: str, request: RetryCleanupBody) -> SessionOut:
+        """Resume a termination parked in CLEANUP_FAILED, from the step that gave up."""
+        async with self.sessionmaker() as db:
+            row = await self._get_row(SessionRepository(db), session_id)
+        if SessionStatus(row.status) is not SessionStatus.CLEANUP_FAILED:
+            raise ConflictError(f"session {session_id!r} is {row.status}, not CLEANUP_FAILED")
+        await self._handle(session_id).signal(
+            TradingSessionWorkflow.retry_cleanup,
+            RetryCleanupRequest(actor=request.actor, reason=request.reason),
         )
         return SessionOut.model_validate(row)
 

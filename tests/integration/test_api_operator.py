@@ -110,3 +110,14 @@ async def wait_for_gate(api: httpx.AsyncClient, session_id: str, open_: bool) ->
             return gate
         await asyncio.sleep(0.05)
     raise AssertionError(f"gate never became {'open' if open_ else 'closed'}")
+
+
+async def test_retry_cleanup_is_refused_unless_the_session_is_cleanup_failed(
+    api: httpx.AsyncClient,
+) -> None:
+    session_id = await start_active(api)
+
+    response = await api.post(f"/sessions/{session_id}/retry-cleanup", json={"actor": "op-1"})
+
+    assert response.status_code == 409
+    assert "not CLEANUP_FAILED" in response.json()["error"]["message"]
