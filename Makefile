@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench demo clean
+.PHONY: run test lint typecheck unit bench demo faults clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy .
+
+# The fault suite (tests/faults, slow scenarios included), then its figures as a table.
+faults: $(STAMP)
+	$(BIN)/python -m pytest tests/faults -m '' ; status=$$?; \
+	$(BIN)/python -m tests.faults.summary; exit $$status
 
 # Not part of CI. ARGS="--sessions 200 --minutes 2 --baseline"; see bench/README.md.
 BENCH_STAMP := $(VENV)/.bench-installed

@@ -7,6 +7,7 @@ for the embedded stack. Add more of them to scale out: they share the task queue
 import asyncio
 import logging
 import signal
+from datetime import timedelta
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -43,6 +44,7 @@ def create_worker(
     *,
     broker: Broker | None = None,
     http: httpx.AsyncClient | None = None,
+    outage_alert_after: timedelta | None = None,
 ) -> Worker:
     """The worker with every workflow and activity of the service registered.
 
@@ -54,7 +56,7 @@ def create_worker(
         sessionmaker, broker or PaperBroker(sessionmaker), http, metrics
     )
     housekeeping = HousekeepingActivities(sessionmaker, metrics)
-    sessions = SessionActivities(sessionmaker, metrics)
+    sessions = SessionActivities(sessionmaker, metrics, outage_alert_after=outage_alert_after)
     controls = SessionControlActivities(sessionmaker, metrics)
     notifications = NotificationActivities(sessionmaker, http)
     performance = PerformanceActivities(sessionmaker)
@@ -104,7 +106,13 @@ async def main() -> None:
     # One pooled HTTP client for every webhook the worker calls, closed on the way out.
     http = httpx.AsyncClient()
     worker = create_worker(
-        client, settings.temporal_task_queue, sessionmaker, metrics, broker=broker, http=http
+        client,
+        settings.temporal_task_queue,
+        sessionmaker,
+        metrics,
+        broker=broker,
+        http=http,
+        outage_alert_after=timedelta(seconds=settings.database_outage_alert_seconds),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,6 +1,6 @@
 """Activities that read and write a session's row: activate, check PnL, finish."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -19,16 +19,26 @@ from domain.status import IllegalTransitionError, SessionStatus
 from store.audit import AuditRepository
 from store.ledger import LedgerRepository
 from store.sessions import SessionNotFoundError, SessionRepository
+from store.termination import AlertRepository
+
+# A check that only succeeds this long after it was first scheduled means the database was
+# out for that long: worth an alert for a person, not just a retry counter.
+DATABASE_OUTAGE_ALERT_AFTER = timedelta(seconds=60)
 
 
 class SessionActivities:
     """Built once per worker with its session factory; each method owns one transaction."""
 
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], metrics: Metrics | None = None
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        metrics: Metrics | None = None,
+        *,
+        outage_alert_after: timedelta | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.metrics = metrics or Metrics()
+        self.outage_alert_after = outage_alert_after or DATABASE_OUTAGE_ALERT_AFTER
 
     @activity.defn
     async def activate_session(self, input: ActivateInput) -> None:
@@ -59,19 +69,49 @@ class SessionActivities:
             lateness = (datetime.now(UTC) - input.due_at).total_seconds()
             self.metrics.check_lateness.observe(max(0.0, lateness))
         self.metrics.checks.inc()
-        async with self.sessionmaker() as db:
-            try:
+        info = activity.info()
+        outage = datetime.now(UTC) - info.scheduled_time if info.attempt > 1 else timedelta(0)
+        try:
+            async with self.sessionmaker() as db:
                 figures = await LedgerRepository(db).pnl(input.session_id)
-            except SessionNotFoundError as err:
-                raise ApplicationError(
-                    str(err), type=type(err).__name__, non_retryable=True
-                ) from err
+        except SessionNotFoundError as err:
+            raise ApplicationError(str(err), type=type(err).__name__, non_retryable=True) from err
+        except Exception as err:
+            if outage > self.outage_alert_after:
+                activity.logger.error(
+                    "check of session %s failing for %.0f s (attempt %d): %s",
+                    input.session_id,
+                    outage.total_seconds(),
+                    info.attempt,
+                    type(err).__name__,
+                )
+            raise
+        if outage > self.outage_alert_after:
+            await self._raise_outage_alert(input.session_id, info.scheduled_time, outage)
         return PnlSnapshot(
             session_id=input.session_id,
             realized_pnl=figures.realized_pnl,
             unrealized_pnl=figures.unrealized_pnl,
             open_positions=figures.open_positions,
         )
+
+    async def _raise_outage_alert(
+        self, session_id: str, first_scheduled: datetime, outage: timedelta
+    ) -> None:
+        """One alert per session and outage: the outage is named by the check it held up."""
+        message = (
+            f"database unreachable for {outage.total_seconds():.0f} s: the check of session "
+            f"{session_id} scheduled at {first_scheduled.isoformat()} succeeded only then"
+        )
+        async with self.sessionmaker.begin() as db:
+            raised = await AlertRepository(db).raise_alert(
+                kind="database_outage",
+                message=message,
+                session_id=session_id,
+                dedupe_key=f"{session_id}:database_outage:{first_scheduled.isoformat()}",
+            )
+        if raised:
+            activity.logger.error(message)
 
     @activity.defn
     async def finish_session(self, input: FinishInput) -> FinishResult:

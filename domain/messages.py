@@ -6,7 +6,7 @@ Every field added later gets a default, so histories recorded before it still de
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from domain.limits import DEFAULT_WARNING_THRESHOLDS, WarningKind
 from domain.status import EndReason, SessionStatus
@@ -90,6 +90,11 @@ class SessionView(BaseModel):
     loss_warnings_sent: list[float] = Field(default_factory=list)
     end_reason: EndReason | None
     ended_at: datetime | None
+
+    @field_serializer("loss_limit", "loss", "realized_pnl", "unrealized_pnl")
+    def _plain_decimal(self, value: Decimal) -> str:
+        """Money as people write it: "420", never "420.0000000000000000" or "0E-8"."""
+        return format(value.normalize(), "f")
 
 
 class SessionResult(BaseModel):

@@ -2,7 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
@@ -10,8 +10,32 @@ from fastapi.responses import JSONResponse
 
 from domain.messages import SessionView
 from domain.status import SessionStatus
-from starter import health, jobs, metrics, notifications_api, orders_api, performance_api
+from starter import (
+    codec_api,
+    health,
+    jobs,
+    keys_api,
+    metrics,
+    notifications_api,
+    orders_api,
+    performance_api,
+)
+from starter.auth import (
+    ChangeSession,
+    IngestTrades,
+    ListSessions,
+    Permission,
+    ReadGate,
+    ReadSession,
+    StartSession,
+    TerminateSession,
+    check_account,
+    require,
+    require_for_session,
+)
 from starter.errors import ServiceError
+from starter.keys_service import Principal
+from starter.limits import BodySizeLimit, install_cors
 from starter.logging_setup import configure_logging
 from starter.schemas import (
     ErrorResponse,
@@ -42,7 +66,7 @@ def _service(request: Request) -> SessionService:
 ServiceDep = Annotated[SessionService, Depends(_service)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
 ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorResponse} for code in (400, 404, 409, 422, 503)
+    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422, 503)
 }
 
 
@@ -67,13 +91,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     _install_error_handlers(app)
     app.include_router(_routes())
-    for operations in (health.router, metrics.router, jobs.router):
-        app.include_router(operations)
+    # Probes and scrapes stay open (load balancers and Prometheus carry no key).
+    for open_route in (health.router, metrics.router):
+        app.include_router(open_route)
+    operator_only = [Depends(require(Permission.OPERATE))]
+    app.include_router(jobs.router, dependencies=operator_only)
     # Routes of a session's trading: orders behind the gate, performance figures.
-    app.include_router(orders_api.router)
-    app.include_router(performance_api.router)
+    by_method = {"GET": Permission.READ_ORDERS, "POST": Permission.INGEST}
+    app.include_router(orders_api.router, dependencies=[Depends(require_for_session(by_method))])
+    app.include_router(
+        performance_api.router, dependencies=[Depends(require_for_session(Permission.READ))]
+    )
     # Notifications (list, SSE stream) and webhook subscriptions; brings its LISTEN lifespan.
-    app.include_router(notifications_api.router)
+    app.include_router(notifications_api.router, dependencies=operator_only)
+    app.include_router(keys_api.router)
+    app.include_router(codec_api.router)
+    install_cors(app, settings)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     return app
 
 
@@ -106,10 +140,12 @@ def _routes() -> APIRouter:
     async def start_session(
         body: StartSessionRequest,
         service: ServiceDep,
+        principal: StartSession,
         response: Response,
         idempotency_key: IdempotencyKey = None,
     ) -> SessionOut:
         """Start a session; repeating it (same id or Idempotency-Key) returns the same one."""
+        check_account(principal, body.account_id)
         session, created = await service.start_session(body, idempotency_key)
         if not created:
             response.status_code = status.HTTP_200_OK
@@ -118,68 +154,77 @@ def _routes() -> APIRouter:
     @router.get("")
     async def list_sessions(
         service: ServiceDep,
+        principal: ListSessions,
         status_filter: Annotated[SessionStatus | None, Query(alias="status")] = None,
         account_id: Annotated[str | None, Query(max_length=64)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> list[SessionOut]:
+        """Sessions, newest first; a trader's key sees its own account's only."""
+        if principal.account_id is not None:
+            check_account(principal, account_id or principal.account_id)
+            account_id = principal.account_id
         return await service.list_sessions(status_filter, account_id, limit, offset)
 
     @router.get("/{session_id}")
-    async def get_session(session_id: str, service: ServiceDep) -> SessionOut:
+    async def get_session(session_id: str, service: ServiceDep, _: ReadSession) -> SessionOut:
         """The stored session, with the workflow's live view while it runs."""
         return await service.get_session(session_id)
 
     @router.post("/{session_id}/terminate", status_code=status.HTTP_202_ACCEPTED)
     async def terminate_session(
-        session_id: str, body: TerminateRequest, service: ServiceDep
+        session_id: str, body: TerminateRequest, service: ServiceDep, principal: TerminateSession
     ) -> SessionOut:
         """Ask the session to end now; it winds down and ends TERMINATED."""
-        return await service.terminate(session_id, body)
+        return await service.terminate(session_id, _as(principal, body))
 
     @router.post("/{session_id}/extend")
     async def extend_deadline(
-        session_id: str, body: ExtendDeadlineRequest, service: ServiceDep
+        session_id: str, body: ExtendDeadlineRequest, service: ServiceDep, principal: ChangeSession
     ) -> SessionView:
         """Move the deadline later (Temporal update `extend_deadline`); 422 if refused."""
-        return await service.extend_deadline(session_id, body)
+        return await service.extend_deadline(session_id, _as(principal, body))
 
     @router.post("/{session_id}/loss-limit")
     async def set_loss_limit(
-        session_id: str, body: SetLossLimitRequest, service: ServiceDep
+        session_id: str, body: SetLossLimitRequest, service: ServiceDep, principal: ChangeSession
     ) -> SessionView:
         """Change the loss limit (update `set_loss_limit`); below the loss it ends at once."""
-        return await service.set_loss_limit(session_id, body)
+        return await service.set_loss_limit(session_id, _as(principal, body))
 
     @router.post("/{session_id}/pause", status_code=status.HTTP_202_ACCEPTED)
     async def pause_session(
-        session_id: str, body: GateChangeRequest, service: ServiceDep
+        session_id: str, body: GateChangeRequest, service: ServiceDep, principal: ChangeSession
     ) -> SessionOut:
         """Close the trading gate without ending the session; the clock keeps running."""
-        return await service.set_paused(session_id, True, body)
+        return await service.set_paused(session_id, True, _as(principal, body))
 
     @router.post("/{session_id}/resume", status_code=status.HTTP_202_ACCEPTED)
     async def resume_session(
-        session_id: str, body: GateChangeRequest, service: ServiceDep
+        session_id: str, body: GateChangeRequest, service: ServiceDep, principal: ChangeSession
     ) -> SessionOut:
         """Open the trading gate again."""
-        return await service.set_paused(session_id, False, body)
+        return await service.set_paused(session_id, False, _as(principal, body))
 
     @router.post("/{session_id}/retry-cleanup", status_code=status.HTTP_202_ACCEPTED)
     async def retry_cleanup(
-        session_id: str, body: RetryCleanupBody, service: ServiceDep
+        session_id: str, body: RetryCleanupBody, service: ServiceDep, principal: ChangeSession
     ) -> SessionOut:
         """Resume a termination that stopped in CLEANUP_FAILED (signal `retry_cleanup`)."""
-        return await service.retry_cleanup(session_id, body)
+        return await service.retry_cleanup(session_id, _as(principal, body))
 
     @router.get("/{session_id}/gate")
-    async def trading_gate(session_id: str, service: ServiceDep) -> GateOut:
+    async def trading_gate(session_id: str, service: ServiceDep, _: ReadGate) -> GateOut:
         """Pre-trade check: may the session's algorithm place an order now?"""
         return await service.gate(session_id)
 
     @router.post("/{session_id}/fills", status_code=status.HTTP_201_CREATED)
     async def record_fill(
-        session_id: str, body: FillRequest, service: ServiceDep, response: Response
+        session_id: str,
+        body: FillRequest,
+        service: ServiceDep,
+        response: Response,
+        _: IngestTrades,
     ) -> FillOut:
         """Record a fill once (a repeated fill id returns the stored one) and check at once."""
         fill, created = await service.record_fill(session_id, body)
@@ -188,8 +233,25 @@ def _routes() -> APIRouter:
         return fill
 
     @router.post("/{session_id}/marks", status_code=status.HTTP_201_CREATED)
-    async def record_mark(session_id: str, body: MarkRequest, service: ServiceDep) -> MarkOut:
+    async def record_mark(
+        session_id: str, body: MarkRequest, service: ServiceDep, _: IngestTrades
+    ) -> MarkOut:
         """Record a mark price; open positions are valued at the latest mark."""
         return await service.record_mark(session_id, body)
 
     return router
+
+
+_Acting = TypeVar(
+    "_Acting",
+    TerminateRequest,
+    ExtendDeadlineRequest,
+    SetLossLimitRequest,
+    GateChangeRequest,
+    RetryCleanupBody,
+)
+
+
+def _as(principal: Principal, body: _Acting) -> _Acting:
+    """The body with the key's identity as actor: the body's own actor is only a display name."""
+    return body.model_copy(update={"actor": principal.recorded_actor(body.actor)})

@@ -16,8 +16,8 @@ from temporalio.client import Client
 
 from domain.messages import SessionView
 from domain.status import SessionStatus, is_terminal
+from starter import cli_keys, demo
 from starter import cli_render as render
-from starter import demo
 from starter.cli_runtime import (
     EXIT_ERROR,
     EXIT_INVALID,
@@ -307,3 +307,4 @@ def dev() -> None:
 
 # The live demo keeps its own options and help (starter/demo.py); sessionctl only names it.
 app.command("demo")(demo.main)
+app.add_typer(cli_keys.app, name="keys")

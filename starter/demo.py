@@ -34,10 +34,14 @@ def main(
     tick: Annotated[float, typer.Option(min=0.1, help="Seconds between trading steps.")] = 1.0,
     seed: Annotated[int | None, typer.Option(help="Random seed, to replay a run.")] = None,
     ui: Annotated[str, typer.Option(help="Temporal Web UI, for the link.")] = DEFAULT_UI,
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="TRADING_API_KEY", help="An operator or admin key for the API."),
+    ] = None,
 ) -> None:
     """Start SESSIONS sessions of MINUTES minutes and trade them live until they end."""
     try:
-        asyncio.run(run_demo(sessions, minutes, api, tick, seed, ui))
+        asyncio.run(run_demo(sessions, minutes, api, tick, seed, ui, api_key))
     except KeyboardInterrupt:
         console.print("[yellow]Stopped; the sessions run on until their deadline.[/]")
 
@@ -49,10 +53,12 @@ async def run_demo(
     tick: float = 1.0,
     seed: int | None = None,
     ui: str = DEFAULT_UI,
+    api_key: str | None = None,
 ) -> None:
     """Start the sessions, drive them all at once, then print their final figures."""
     rng = random.Random(seed)
-    async with httpx.AsyncClient(base_url=base_url, timeout=15) as api:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    async with httpx.AsyncClient(base_url=base_url, timeout=15, headers=headers) as api:
         try:
             (await api.get("/health/live")).raise_for_status()
         except httpx.HTTPError as err:

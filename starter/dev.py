@@ -4,6 +4,7 @@ PostgreSQL (from a wheel) and the Temporal dev server keep their data in ``.data
 running it again resumes every session that was active.
 """
 
+import asyncio
 import logging
 import os
 import signal
@@ -14,8 +15,10 @@ from pathlib import Path
 from types import FrameType
 
 from starter.devserver import start_dev_server
+from starter.keys_service import IssuedKey, KeyService
 from starter.logging_setup import configure_logging
 from starter.settings import ENV_PREFIX, Settings
+from store.db import create_engine, create_sessionmaker
 from store.embedded import stop_embedded_postgres
 from store.migrate import upgrade
 
@@ -57,6 +60,7 @@ def main() -> int:
     log.info(
         "database ready (%s)", "embedded, " + str(data_dir / "pg") if embedded_db else "external"
     )
+    _bootstrap_admin_key(database_url)
 
     stack = Stack()
     stopping = False
@@ -112,6 +116,27 @@ def main() -> int:
         if embedded_db:
             stop_embedded_postgres(settings.data_dir)
         print("stopped; state is kept in", data_dir, flush=True)  # noqa: T201
+
+
+def _bootstrap_admin_key(database_url: str) -> None:
+    """On the first start, issue an admin key and print it once; only its hash is stored."""
+
+    async def issue() -> IssuedKey | None:
+        engine = create_engine(database_url, pool_size=1)
+        try:
+            return await KeyService(create_sessionmaker(engine)).bootstrap_admin()
+        finally:
+            await engine.dispose()
+
+    issued = asyncio.run(issue())
+    if issued is not None:
+        # Straight to the terminal, never to the logs: this is the only copy of the key.
+        print(  # noqa: T201
+            f"\nBootstrap admin API key (key id {issued.key_id}); store it now, "
+            f"it is not shown again:\n  {issued.api_key}\n"
+            "Issue more with `sessionctl keys create --role ...` or POST /keys.\n",
+            flush=True,
+        )
 
 
 def _print_urls(settings: Settings) -> None:

@@ -29,3 +29,17 @@ class InvalidRequestError(ServiceError):
 class UnavailableError(ServiceError):
     status_code = 503
     code = "unavailable"
+
+
+class UnauthorizedError(ServiceError):
+    """No API key, or one that is unknown or revoked."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+class ForbiddenError(ServiceError):
+    """A valid key whose role or account does not allow this call."""
+
+    status_code = 403
+    code = "forbidden"

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     # Fee the paper broker charges on flattening fills, as a fraction of notional.
     paper_fee_rate: Decimal = Field(default=Decimal("0.0005"), ge=0, lt=1)
 
+    # A check that only succeeds after the database was unreachable this long raises an alert.
+    database_outage_alert_seconds: float = Field(default=60.0, gt=0)
     check_interval_seconds: float = Field(default=30.0, gt=0)
     max_session_hours: float = Field(default=24 * 7, gt=0)
 
@@ -56,6 +58,14 @@ class Settings(BaseSettings):
     otel_endpoint: str | None = None
     otel_service_name: str = "trading-sessions"
     retention_days: int = Field(default=30, ge=1)
+
+    # Security. Turning auth off (dev only) makes every call an anonymous operator.
+    auth_enabled: bool = True
+    # Payload encryption: "id:base64key" entries (comma list or JSON list), newest first.
+    payload_keys: SecretStr | None = None
+    # Origins (comma list) allowed to call the codec endpoints from a browser: the Web UI.
+    codec_cors_origins: str = "http://localhost:8233,http://127.0.0.1:8233"
+    max_request_bytes: int = Field(default=64 * 1024, ge=1024)
 
     @property
     def uses_dev_temporal(self) -> bool:

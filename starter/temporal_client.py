@@ -1,11 +1,14 @@
 """The one way every process connects to Temporal: same converter, same TLS and API key."""
 
+import dataclasses
 from pathlib import Path
 
 from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.runtime import Runtime
 
+from starter.codec import codec_from
 from starter.settings import Settings
 from starter.telemetry import tracing_interceptors
 
@@ -26,13 +29,22 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
     )
 
 
+def data_converter(settings: Settings) -> DataConverter:
+    """The pydantic converter, encrypting payloads when ``TRADING_PAYLOAD_KEYS`` is set."""
+    keys = settings.payload_keys
+    codec = codec_from(keys.get_secret_value() if keys else None)
+    if codec is None:
+        return pydantic_data_converter
+    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+
+
 async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Client:
     """A client with the service's converter, TLS, API key and (when enabled) tracing."""
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     return await Client.connect(
         settings.resolved_temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings),
         tls=tls_config(settings),
         api_key=api_key,
         interceptors=tracing_interceptors(settings),

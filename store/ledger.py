@@ -44,23 +44,22 @@ class LedgerRepository:
         """Record a fill once and fold it into the position and realized PnL.
 
         The caller holds the session row lock, so fills of one session apply one at a time.
-        A repeated fill id returns the stored fill and changes nothing.
+        A repeated fill id returns the stored fill and changes nothing. A fill executed
+        before the latest one already applied to its symbol replays that symbol's fills in
+        execution order, so realized PnL never depends on the order fills arrive in.
         """
         existing = await self.get_fill(session_id, fill.fill_id)
         if existing is not None:
             return existing, False
         position = await self.db.get(Position, (session_id, fill.symbol), with_for_update=True)
-        held = (
-            PositionValue(position.quantity, position.average_price)
-            if position
-            else PositionValue()
-        )
-        effect = apply_fill(held, fill.side, fill.quantity, fill.price, fill.fee)
         if position is None:
-            position = Position(session_id=session_id, symbol=fill.symbol)
+            position = Position(
+                session_id=session_id,
+                symbol=fill.symbol,
+                quantity=Decimal(0),
+                average_price=Decimal(0),
+            )
             self.db.add(position)
-        position.quantity = effect.position.quantity
-        position.average_price = effect.position.average_price
         row = Fill(
             session_id=session_id,
             fill_id=fill.fill_id,
@@ -69,14 +68,50 @@ class LedgerRepository:
             quantity=fill.quantity,
             price=fill.price,
             fee=fill.fee,
-            realized_pnl=effect.realized_pnl,
+            realized_pnl=Decimal(0),
             executed_at=fill.executed_at,
         )
-        self.db.add(row)
+        latest = await self._latest_execution(session_id, fill.symbol)
         session = await self.db.get_one(TradingSession, session_id)
-        session.realized_pnl = session.realized_pnl + effect.realized_pnl
+        if latest is not None and fill.executed_at < latest:
+            self.db.add(row)
+            await self.db.flush()
+            session.realized_pnl += await self._replay(session_id, position)
+        else:
+            held = PositionValue(position.quantity, position.average_price)
+            effect = apply_fill(held, fill.side, fill.quantity, fill.price, fill.fee)
+            position.quantity = effect.position.quantity
+            position.average_price = effect.position.average_price
+            row.realized_pnl = effect.realized_pnl
+            self.db.add(row)
+            session.realized_pnl += effect.realized_pnl
         await self.db.flush()
         return row, True
+
+    async def _latest_execution(self, session_id: str, symbol: str) -> datetime | None:
+        stmt = select(func.max(Fill.executed_at)).where(
+            Fill.session_id == session_id, Fill.symbol == symbol
+        )
+        return (await self.db.execute(stmt)).scalar_one_or_none()
+
+    async def _replay(self, session_id: str, position: Position) -> Decimal:
+        """Recompute the symbol's position and each fill's PnL in (executed_at, id) order;
+        return how much the session's realized PnL changes."""
+        stmt = (
+            select(Fill)
+            .where(Fill.session_id == session_id, Fill.symbol == position.symbol)
+            .order_by(Fill.executed_at, Fill.id)
+        )
+        held = PositionValue()
+        change = Decimal(0)
+        for stored in (await self.db.execute(stmt)).scalars():
+            effect = apply_fill(held, Side(stored.side), stored.quantity, stored.price, stored.fee)
+            change += effect.realized_pnl - stored.realized_pnl
+            stored.realized_pnl = effect.realized_pnl
+            held = effect.position
+        position.quantity = held.quantity
+        position.average_price = held.average_price
+        return change
 
     async def add_mark(self, session_id: str, symbol: str, price: Decimal, at: datetime) -> None:
         await self.db.execute(

@@ -13,6 +13,7 @@ from temporalio.service import RPCError
 
 from starter.api import create_app
 from starter.devserver import free_port, start_dev_server
+from starter.keys_service import KeyService, Role
 from starter.settings import Settings
 from worker import create_worker
 
@@ -62,10 +63,18 @@ def settings(dev_server: str, database_url: str) -> Settings:
 async def api(
     settings: Settings, dev_client: Client, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The real app (lifespan included) and a worker on this test's own task queue."""
+    """The real app (lifespan included) and a worker on this test's own task queue.
+
+    Auth is on, as in production; the client carries a fresh admin key.
+    """
     app = create_app(settings)
     worker = create_worker(dev_client, settings.temporal_task_queue, sessionmaker)
+    admin = await KeyService(sessionmaker).create(Role.ADMIN, description="test fixture")
     async with app.router.lifespan_context(app), worker:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://api",
+            headers={"Authorization": f"Bearer {admin.api_key}"},
+        ) as client:
             yield client

@@ -10,12 +10,19 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from starter.devserver import free_port
+from starter.keys_service import KeyService, Role
 from tests.integration.api_helpers import fill_body, session_body, wait_for_status
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+async def admin_key(sessionmaker: async_sessionmaker[AsyncSession]) -> str:
+    return (await KeyService(sessionmaker).create(Role.ADMIN, description="e2e")).api_key
 
 
 @pytest.fixture
@@ -65,10 +72,11 @@ def _wait_until_serving(base_url: str) -> None:
 
 
 async def test_session_started_over_http_runs_checks_and_expires_at_deadline(
-    stack: str, dev_client: Client
+    stack: str, dev_client: Client, admin_key: str
 ) -> None:
     body = session_body(seconds=4)
-    async with httpx.AsyncClient(base_url=stack) as api:
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    async with httpx.AsyncClient(base_url=stack, headers=headers) as api:
         created = await api.post("/sessions", json=body)
         assert created.status_code == 201
         active = await wait_for_status(api, body["session_id"], {"ACTIVE"})

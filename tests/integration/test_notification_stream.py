@@ -30,8 +30,11 @@ Sessionmaker = async_sessionmaker[AsyncSession]
 async def live_api(
     settings: Settings, dev_client: Client, sessionmaker: Sessionmaker
 ) -> AsyncIterator[str]:
-    """The real app under uvicorn, with a worker on the test's own task queue."""
-    app = create_app(settings)
+    """The real app under uvicorn, with a worker on the test's own task queue.
+
+    Auth is off here (streaming is under test; test_auth.py covers the stream's 401/403).
+    """
+    app = create_app(settings.model_copy(update={"auth_enabled": False}))
     worker = create_worker(dev_client, settings.temporal_task_queue, sessionmaker)
     async with worker, serve(app) as base_url:
         yield base_url
@@ -196,7 +199,7 @@ async def test_late_commit_below_the_last_streamed_id_is_still_streamed(
 
 
 async def test_stream_of_a_client_that_went_away_is_released(settings: Settings) -> None:
-    app = create_app(settings)
+    app = create_app(settings.model_copy(update={"auth_enabled": False}))
     async with serve(app) as base_url:
         async with open_stream(base_url):
             listener: NotificationListener = app.state.notification_listener

@@ -13,6 +13,7 @@ from activities.metrics import Metrics
 from domain.messages import SessionWorkflowInput
 from domain.status import SessionStatus
 from starter.api import create_app
+from starter.keys_service import KeyService, Role
 from starter.settings import Settings
 from store.audit import AuditRepository
 from store.sessions import SessionRepository
@@ -23,12 +24,18 @@ from workflows.session import TradingSessionWorkflow
 
 
 @pytest.fixture
-async def app_only(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The API on a fresh task queue that no worker polls."""
+async def app_only(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API on a fresh task queue that no worker polls, called with an operator key."""
     app = create_app(settings)
+    operator = await KeyService(sessionmaker).create(Role.OPERATOR)
+    headers = {"Authorization": f"Bearer {operator.api_key}"}
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", headers=headers
+        ) as client:
             yield client
 
 

@@ -1,0 +1,40 @@
+"""Admin-only routes to issue, list and revoke API keys (the CLI's ``keys`` commands)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
+from pydantic import Field
+
+from starter.auth import ManageKeys
+from starter.deps import SessionmakerDep
+from starter.keys_service import ApiKeyOut, IssuedKey, KeyService, Role
+from starter.schemas import Identifier, Request
+
+router = APIRouter(prefix="/keys", tags=["keys"])
+KeyId = Annotated[str, Path(max_length=32)]
+
+
+class CreateKeyRequest(Request):
+    role: Role
+    account_id: Identifier | None = Field(default=None, description="Required for traders.")
+    description: str | None = Field(default=None, max_length=200)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_key(
+    body: CreateKeyRequest, sessionmaker: SessionmakerDep, _: ManageKeys
+) -> IssuedKey:
+    """Issue a key; the response is the only time its secret is shown."""
+    return await KeyService(sessionmaker).create(body.role, body.account_id, body.description)
+
+
+@router.get("")
+async def list_keys(sessionmaker: SessionmakerDep, _: ManageKeys) -> list[ApiKeyOut]:
+    """Every key, revoked ones included; never a secret or a hash."""
+    return await KeyService(sessionmaker).list_keys()
+
+
+@router.post("/{key_id}/revoke")
+async def revoke_key(key_id: KeyId, sessionmaker: SessionmakerDep, _: ManageKeys) -> ApiKeyOut:
+    """Revoke at once: the next call with the key is a 401."""
+    return await KeyService(sessionmaker).revoke(key_id)
