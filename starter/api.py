@@ -7,6 +7,7 @@ from typing import Annotated, TypeVar
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 
 from domain.messages import SessionView
 from domain.status import SessionStatus
@@ -130,6 +131,19 @@ def _install_error_handlers(app: FastAPI) -> None:
         field = ".".join(location) or None
         message = first["msg"] if field is None else f"{field}: {first['msg']}"
         return _error(422, "validation_error", message, field)
+
+    @app.exception_handler(DBAPIError)
+    async def unstorable_value(_: Request, exc: DBAPIError) -> JSONResponse:
+        # SQLSTATE class 22 is PostgreSQL refusing a value (a NUL byte in text, say): the
+        # caller's input, not our fault. The transaction rolled back, so nothing was written.
+        if str(getattr(exc.orig, "sqlstate", "")).startswith("22"):
+            return _error(
+                422,
+                "validation_error",
+                "a value cannot be stored: text must not "
+                "contain NUL characters and numbers must fit their columns",
+            )
+        raise exc
 
 
 def _routes() -> APIRouter:

@@ -102,3 +102,19 @@ async def test_invalid_fill_is_rejected_and_changes_nothing(
     assert response.status_code == 422
     assert response.json()["error"]["field"] == field
     assert (await api.get(f"/sessions/{session_id}")).json()["realized_pnl"] == "0"
+
+
+async def test_text_postgres_cannot_store_is_a_422_and_writes_nothing(
+    api: httpx.AsyncClient,
+) -> None:
+    body = session_body()
+    session_id = body["session_id"]
+    await api.post("/sessions", json=body)
+
+    listed = await api.get("/notifications", params={"account_id": "\x00"})
+    terminate = await api.post(f"/sessions/{session_id}/terminate", json={"reason": "a\x00b"})
+
+    assert listed.status_code == 422
+    assert terminate.status_code == 422
+    assert "NUL" in terminate.json()["error"]["message"]
+    assert (await api.get(f"/sessions/{session_id}")).json()["status"] in {"PENDING", "ACTIVE"}
