@@ -25,6 +25,7 @@ class BenchConfig:
     query_sample: int = 200
     seed: int = 1
     api_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
     baseline: bool = False
     only_baseline: bool = False
     keep_data: bool = False

@@ -105,6 +105,7 @@ class EndFigures:
     breach_to_halt_ms: list[float] = field(default_factory=list)
     breach_to_row_ms: list[float] = field(default_factory=list)
     breach_to_gate_closed_ms: list[float] = field(default_factory=list)
+    expiry_to_gate_closed_ms: list[float] = field(default_factory=list)
     breaches_missing: int = 0
     end_statuses: Counter[str] = field(default_factory=Counter)
 
@@ -146,6 +147,8 @@ def end_figures(
                 if not is_terminal(row.status):
                     figures.breach_to_halt_ms.append((measured_at - posted) * 1000)
             continue
+        if halts and row.session_id in halts and row.end_time <= due_by:
+            figures.expiry_to_gate_closed_ms.append((halts[row.session_id] - row.end_time) * 1000)
         if row.end_reason == EndReason.EXPIRED and row.ended_at is not None:
             figures.expiry_lateness_ms.append((row.ended_at - row.end_time) * 1000)
         elif row.end_time <= due_by and not is_terminal(row.status):

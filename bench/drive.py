@@ -103,6 +103,9 @@ async def drive(
                     f"{counters.posts_failed} errors",
                 )
                 all_started = counters.starts_ok + counters.starts_failed == len(plans)
+                if all_started and counters.starts_ok == 0:
+                    first = next(iter(counters.errors), "no answer")
+                    raise StackDied(f"no session could be started: {first}")
                 now = time.time()
                 if (not steady and all_started and now >= steady_from) or (
                     len(steady) == 1 and now >= steady_until
@@ -111,6 +114,8 @@ async def drive(
                 await asyncio.sleep(min(SAMPLE_PERIOD, max(0.0, run_end - time.time())))
             progress.update(running, completed=run_end - began)
         processes.end_window()
+        if len(steady) == 1:  # no session could expire inside the run: steady to its end
+            steady.append((processes.cpu_after_at, processes.cpu_after))
         # Feeds stop at run_end by themselves; a request in flight may still finish.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(feeding), timeout=30)

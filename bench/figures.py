@@ -50,12 +50,14 @@ class RunFigures:
     # History events, workflow tasks and activities per check, over the histories read.
     history_per_check: dict[str, float] = field(default_factory=dict)
     tick_lateness_ms: Distribution = field(default_factory=Distribution)
+    tick_lateness_steady_ms: Distribution = field(default_factory=Distribution)
     tick_scheduling_ms: Distribution = field(default_factory=Distribution)
     signal_to_check_ms: Distribution = field(default_factory=Distribution)
     check_activity_ms: Distribution = field(default_factory=Distribution)
     timer_fire_delay_ms: Distribution = field(default_factory=Distribution)
     expiry_lateness_ms: Distribution = field(default_factory=Distribution)
     expiries_missing: int = 0
+    expiry_to_gate_closed_ms: Distribution = field(default_factory=Distribution)
     breach_to_halt_ms: Distribution = field(default_factory=Distribution)
     breach_to_row_ms: Distribution = field(default_factory=Distribution)
     breach_to_gate_closed_ms: Distribution = field(default_factory=Distribution)
@@ -68,6 +70,7 @@ class RunFigures:
     cpu_seconds: dict[str, float] = field(default_factory=dict)
     cpu_per_1000_checks: float | None = None
     steady_window_seconds: float | None = None
+    steady_window: tuple[float, float] | None = None
     steady_checks: int | None = None
     steady_cpu_seconds: dict[str, float] = field(default_factory=dict)
     steady_cpu_per_1000_checks: float | None = None

@@ -39,6 +39,8 @@ class HistoryFigures:
     checks_in_window: Counter[str] = field(default_factory=Counter)
     checks_by_kind: Counter[str] = field(default_factory=Counter)
     tick_lateness_ms: list[float] = field(default_factory=list)
+    # Tick lateness of the ticks due inside each window, by window name.
+    tick_lateness_in_ms: dict[str, list[float]] = field(default_factory=dict)
     tick_scheduling_ms: list[float] = field(default_factory=list)
     signal_to_check_ms: list[float] = field(default_factory=list)
     check_activity_ms: list[float] = field(default_factory=list)
@@ -160,7 +162,11 @@ def analyse(events: Sequence[HistoryEvent], windows: Windows, into: HistoryFigur
         into.checks_by_kind[check.kind] += 1
         started = check.started if check.started is not None else check.scheduled
         if check.kind == "tick" and check.reference is not None:
-            into.tick_lateness_ms.append((started - check.reference) * 1000)
+            lateness = (started - check.reference) * 1000
+            into.tick_lateness_ms.append(lateness)
+            for name, (begin, end) in windows.items():
+                if begin <= check.reference <= end:
+                    into.tick_lateness_in_ms.setdefault(name, []).append(lateness)
             into.tick_scheduling_ms.append((check.scheduled - check.reference) * 1000)
         elif check.kind == "signal" and check.reference is not None:
             into.signal_to_check_ms.append((started - check.reference) * 1000)

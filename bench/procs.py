@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import time
 
 import psutil  # type: ignore[import-untyped, unused-ignore]
 
@@ -49,6 +50,7 @@ class ProcessSet:
         self.pids = dict(pids)
         self.cpu_before: dict[str, float] = {}
         self.cpu_after: dict[str, float] = {}
+        self.cpu_after_at = 0.0
         self.idle_cpu_per_s: dict[str, float] = {}
         self.peak_rss: dict[str, int] = dict.fromkeys(self.pids, 0)
         self.peak_pss: dict[str, int] = dict.fromkeys(self.pids, 0)
@@ -61,6 +63,7 @@ class ProcessSet:
         self.cpu_before = self.snapshot_cpu()
 
     def end_window(self) -> None:
+        self.cpu_after_at = time.time()
         self.cpu_after = self.snapshot_cpu()
 
     def cpu_used(self) -> dict[str, float]:

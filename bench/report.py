@@ -24,12 +24,14 @@ ROWS: list[tuple[str, str | None, Getter, bool]] = [
     ("tick lateness p50 (ms)", None, lambda f: f.tick_lateness_ms.p50, True),
     ("tick lateness p99 (ms)", "tick_lateness_p99_ms", lambda f: f.tick_lateness_ms.p99, True),
     ("tick lateness max (ms)", None, lambda f: f.tick_lateness_ms.max, True),
+    ("  p99, steady state only", None, lambda f: f.tick_lateness_steady_ms.p99, False),
     (
         "expiry lateness p99 (ms)",
         "expiry_lateness_p99_ms",
         lambda f: f.expiry_lateness_ms.p99,
         True,
     ),
+    ("expiry-to-gate-closed p99 (ms)", None, lambda f: f.expiry_to_gate_closed_ms.p99, True),
     ("breach-to-halt p50 (ms)", None, lambda f: f.breach_to_halt_ms.p50, True),
     ("breach-to-halt p99 (ms)", "breach_to_halt_p99_ms", lambda f: f.breach_to_halt_ms.p99, True),
     ("breach-to-gate-closed p99 (ms)", None, lambda f: f.breach_to_gate_closed_ms.p99, True),
@@ -132,7 +134,11 @@ def write_json(
     config: BenchConfig, run_id: str, main: RunFigures | None, baseline: RunFigures | None
 ) -> Path:
     now = datetime.now(UTC)
-    config_json = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
+    config_json = {
+        k: str(v) if isinstance(v, Path) else v
+        for k, v in asdict(config).items()
+        if k != "api_key"  # a secret: never written down
+    }
     document: dict[str, Any] = {
         "run_id": run_id,
         "finished_at": now.isoformat(),

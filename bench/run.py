@@ -16,9 +16,10 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
+from bench.baseline_run import run_baseline
 from bench.config import RESULTS_DIR, BenchConfig
 from bench.figures import RunFigures
-from bench.phases import run_baseline, run_temporal
+from bench.phases import run_temporal
 from bench.report import print_report, write_json
 
 app = typer.Typer(add_completion=False)
@@ -51,14 +52,14 @@ def main(
     sessions: Annotated[int, typer.Option(min=1, help="Sessions to start.")] = 1000,
     minutes: Annotated[float, typer.Option(min=0.1, help="Length of the run.")] = 5.0,
     session_minutes: Annotated[
-        float | None, typer.Option(min=0.05, help="Session length [default: 0.8 x minutes].")
+        float | None, typer.Option(min=0.05, help="Session length (default: 0.8 x minutes).")
     ] = None,
     check_interval: Annotated[
         float, typer.Option(min=0.1, help="TRADING_CHECK_INTERVAL_SECONDS of the stack.")
     ] = 30.0,
     stagger: Annotated[
         float | None,
-        typer.Option(min=0, help="Spread session start times over S s [default: interval]."),
+        typer.Option(min=0, help="Spread session start times over S s (default: the interval)."),
     ] = None,
     feed_interval: Annotated[
         float,
@@ -79,6 +80,10 @@ def main(
     api_url: Annotated[
         str | None,
         typer.Option(help="Use this API (and TRADING_TEMPORAL_ADDRESS / DATABASE_URL)."),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="TRADING_API_KEY", help="Key for --api-url (operator role)."),
     ] = None,
     pid: Annotated[
         list[str] | None, typer.Option(help="NAME=PID of a configured stack's process.")
@@ -107,6 +112,7 @@ def main(
         query_sample=query_sample,
         seed=seed,
         api_url=api_url.rstrip("/") if api_url else None,
+        api_key=api_key,
         baseline=baseline or only_baseline,
         only_baseline=only_baseline,
         keep_data=keep_data,

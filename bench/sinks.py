@@ -51,9 +51,12 @@ def _iso(epoch: float) -> str:
 class HttpSink:
     """The product path: every start, fill and mark goes through the API, as a desk's would."""
 
-    def __init__(self, api_url: str, concurrency: int) -> None:
+    def __init__(self, api_url: str, concurrency: int, api_key: str | None = None) -> None:
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        self.client = httpx.AsyncClient(base_url=api_url, timeout=60.0, limits=limits)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.client = httpx.AsyncClient(
+            base_url=api_url, timeout=60.0, limits=limits, headers=headers
+        )
         self.slots = asyncio.Semaphore(concurrency)
 
     async def _post(self, path: str, body: dict[str, Any]) -> Outcome:

@@ -21,7 +21,9 @@ from temporalio.service import RPCError
 
 from starter.dev import Stack
 from starter.devserver import free_port, start_dev_server
+from starter.keys_service import KeyService, Role
 from starter.settings import ENV_PREFIX
+from store.db import create_engine, create_sessionmaker
 from store.embedded import ensure_embedded_postgres, stop_embedded_postgres
 from store.migrate import upgrade
 
@@ -43,6 +45,7 @@ class Endpoints:
     temporal_address: str | None
     database_url: str | None
     pids: dict[str, int]
+    api_key: str | None = None
 
 
 def child_env(**settings: str) -> dict[str, str]:
@@ -89,6 +92,18 @@ class EmbeddedPostgres:
             self.url = None
 
 
+async def issue_api_key(database_url: str) -> str:
+    """An operator key for the driver: it starts, feeds and terminates any account's sessions."""
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        issued = await KeyService(create_sessionmaker(engine)).create(
+            Role.OPERATOR, description="benchmark driver"
+        )
+        return issued.api_key
+    finally:
+        await engine.dispose()
+
+
 async def wait_for_temporal(address: str, timeout: float = 60.0) -> None:
     """The port opens before the frontend serves and the namespace exists: wait for both."""
     deadline = time.monotonic() + timeout
@@ -124,6 +139,7 @@ class EmbeddedStack:
 
     def start(self) -> Endpoints:
         database_url = self.postgres.start()
+        api_key = asyncio.run(issue_api_key(database_url))
         temporal_port = free_port()
         temporal = start_dev_server(
             self.data_dir / "temporal.db",
@@ -151,7 +167,7 @@ class EmbeddedStack:
         self._wait_for_api(api_url)
         pids = {name: process.pid for name, process in self.processes.children}
         pids["postgres"] = self.postgres.pid
-        return Endpoints(api_url, address, database_url, pids)
+        return Endpoints(api_url, address, database_url, pids, api_key)
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
         output = self._log(name)
