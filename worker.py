@@ -45,6 +45,7 @@ def create_worker(
     broker: Broker | None = None,
     http: httpx.AsyncClient | None = None,
     outage_alert_after: timedelta | None = None,
+    max_cached_workflows: int = 5000,
 ) -> Worker:
     """The worker with every workflow and activity of the service registered.
 
@@ -87,6 +88,9 @@ def create_worker(
             performance.record_snapshot,
         ],
         interceptors=[ActivityMetricsInterceptor(metrics)],
+        # Every session is a long-running workflow: one evicted from the cache is replayed
+        # from its whole history on its next tick. Keep as many as a worker holds sessions.
+        max_cached_workflows=max_cached_workflows,
     )
 
 
@@ -113,6 +117,7 @@ async def main() -> None:
         broker=broker,
         http=http,
         outage_alert_after=timedelta(seconds=settings.database_outage_alert_seconds),
+        max_cached_workflows=settings.worker_max_cached_workflows,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
 
     # A check that only succeeds after the database was unreachable this long raises an alert.
     database_outage_alert_seconds: float = Field(default=60.0, gt=0)
+    # Workflows a worker keeps in memory; set it to at least the sessions one worker holds.
+    worker_max_cached_workflows: int = Field(default=5000, gt=0)
     check_interval_seconds: float = Field(default=30.0, gt=0)
     max_session_hours: float = Field(default=24 * 7, gt=0)
 
