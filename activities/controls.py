@@ -3,14 +3,14 @@
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.metrics import Metrics
+from activities.refusals import locked_session
 from domain.messages import GateInput, LimitChangeInput, NotificationRef, WarningInput
 from store.audit import AuditRepository
 from store.models import TradingSession
 from store.notifications import NotificationRepository
-from store.sessions import SessionNotFoundError, SessionRepository
+from store.sessions import SessionRepository
 
 
 class SessionControlActivities:
@@ -73,7 +73,7 @@ class SessionControlActivities:
             values["loss_limit"] = input.loss_limit
             details["loss_limit"] = str(input.loss_limit)
         async with self.sessionmaker.begin() as db:
-            row = await _locked(db, input.session_id)
+            row = await locked_session(SessionRepository(db), input.session_id)
             details.update(previous_end_time=row.end_time.isoformat())
             details.update(previous_loss_limit=str(row.loss_limit))
             written = await AuditRepository(db).append(
@@ -97,7 +97,7 @@ class SessionControlActivities:
     async def set_trading_gate(self, input: GateInput) -> None:
         """Open or close the session's trading gate (the algorithm's pre-trade check)."""
         async with self.sessionmaker.begin() as db:
-            await _locked(db, input.session_id)
+            await locked_session(SessionRepository(db), input.session_id)
             written = await AuditRepository(db).append(
                 session_id=input.session_id,
                 action="gate.opened" if input.open else "gate.closed",
@@ -113,10 +113,3 @@ class SessionControlActivities:
                     .where(TradingSession.id == input.session_id)
                     .values(gate_open=input.open, gate_reason=input.reason)
                 )
-
-
-async def _locked(db: AsyncSession, session_id: str) -> TradingSession:
-    try:
-        return await SessionRepository(db).get(session_id, for_update=True)
-    except SessionNotFoundError as err:
-        raise ApplicationError(str(err), type=type(err).__name__, non_retryable=True) from err

@@ -4,6 +4,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.refusals import refusal
 from domain.messages import SnapshotInput
 from domain.performance import PerformanceOut, SnapshotKind, snapshot_key
 from store.performance import PerformanceRepository, figures_of
@@ -33,9 +34,7 @@ class PerformanceActivities:
             try:
                 inputs = await repo.inputs(input.session_id)
             except SessionNotFoundError as err:
-                raise ApplicationError(
-                    str(err), type=type(err).__name__, non_retryable=True
-                ) from err
+                raise refusal(err) from err
             row, created = await repo.save(
                 session_id=input.session_id,
                 kind=kind,

@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.metrics import Metrics
+from activities.refusals import refusal
 from domain.messages import (
     SYSTEM_ACTOR,
     ActivateInput,
@@ -49,9 +49,7 @@ class SessionActivities:
                     input.session_id, SessionStatus.ACTIVE
                 )
             except (SessionNotFoundError, IllegalTransitionError) as err:
-                raise ApplicationError(
-                    str(err), type=type(err).__name__, non_retryable=True
-                ) from err
+                raise refusal(err) from err
             if changed:
                 await AuditRepository(db).append(
                     session_id=input.session_id,
@@ -75,7 +73,7 @@ class SessionActivities:
             async with self.sessionmaker() as db:
                 figures = await LedgerRepository(db).pnl(input.session_id)
         except SessionNotFoundError as err:
-            raise ApplicationError(str(err), type=type(err).__name__, non_retryable=True) from err
+            raise refusal(err) from err
         except Exception as err:
             if outage > self.outage_alert_after:
                 activity.logger.error(
@@ -131,9 +129,7 @@ class SessionActivities:
                     ended_at=input.ended_at,
                 )
             except (SessionNotFoundError, IllegalTransitionError) as err:
-                raise ApplicationError(
-                    str(err), type=type(err).__name__, non_retryable=True
-                ) from err
+                raise refusal(err) from err
             if changed:
                 self.metrics.terminations.labels(input.reason.value).inc()
                 await AuditRepository(db).append(

@@ -12,10 +12,10 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.broker import Broker
 from activities.metrics import Metrics
+from activities.refusals import locked_session
 from domain.messages import (
     CleanupFailedInput,
     NotificationRef,
@@ -26,9 +26,9 @@ from domain.messages import (
 from domain.status import EndReason, SessionStatus
 from domain.termination import TerminationStep
 from store.audit import AuditRepository
-from store.models import Algorithm, TradingSession
+from store.models import Algorithm
 from store.notifications import NotificationRepository
-from store.sessions import SessionNotFoundError, SessionRepository
+from store.sessions import SessionRepository
 from store.termination import AlertRepository, PortfolioRepository, TerminationStepRepository
 
 HALT_CHANNEL = "algorithm_halt"
@@ -63,7 +63,7 @@ class TerminationActivities:
             ) is not None:
                 return StepResult(step=step, already_done=True, details=done)
             sessions = SessionRepository(db)
-            row = await _locked(sessions, input.session_id)
+            row = await locked_session(sessions, input.session_id)
             if SessionStatus(row.status) in (SessionStatus.PENDING, SessionStatus.ACTIVE):
                 await sessions.transition(input.session_id, SessionStatus.ENDING)
             row.gate_open = False
@@ -111,7 +111,7 @@ class TerminationActivities:
         """Add the session's realized PnL to the account's portfolio, exactly once."""
         step = TerminationStep.UPDATE_PORTFOLIO
         async with self.sessionmaker.begin() as db:
-            row = await _locked(SessionRepository(db), input.session_id)
+            row = await locked_session(SessionRepository(db), input.session_id)
             settled = await PortfolioRepository(db).settle_session(
                 input.session_id, row.account_id, row.realized_pnl
             )
@@ -125,7 +125,7 @@ class TerminationActivities:
     async def notify_ended(self, input: StepInput) -> NotificationRef:
         """Queue the 'session ended' notification; delivery happens outside this step."""
         async with self.sessionmaker.begin() as db:
-            row = await _locked(SessionRepository(db), input.session_id)
+            row = await locked_session(SessionRepository(db), input.session_id)
             key = f"{input.session_id}:ended"
             await NotificationRepository(db).enqueue(
                 session_id=input.session_id,
@@ -157,7 +157,7 @@ class TerminationActivities:
         )
         async with self.sessionmaker.begin() as db:
             sessions = SessionRepository(db)
-            row = await _locked(sessions, step.session_id)
+            row = await locked_session(sessions, step.session_id)
             await sessions.transition(step.session_id, SessionStatus.CLEANUP_FAILED)
             await AlertRepository(db).raise_alert(
                 kind="cleanup_failed", message=message, session_id=step.session_id, dedupe_key=key
@@ -181,7 +181,7 @@ class TerminationActivities:
         step = input.step.model_copy(update={"actor": input.actor, "detail": input.reason or ""})
         async with self.sessionmaker.begin() as db:
             sessions = SessionRepository(db)
-            await _locked(sessions, step.session_id)
+            await locked_session(sessions, step.session_id)
             await sessions.transition(step.session_id, SessionStatus.ENDING)
             await _audit(db, step, "cleanup.retried", f"cleanup_retried:{input.attempt}", {})
 
@@ -198,13 +198,6 @@ class TerminationActivities:
                 await _audit(db, input, audit, step, details)
             await TerminationStepRepository(db).record(input.session_id, step, details)
         return StepResult(step=step, details=details)
-
-
-async def _locked(sessions: SessionRepository, session_id: str) -> TradingSession:
-    try:
-        return await sessions.get(session_id, for_update=True)
-    except SessionNotFoundError as err:
-        raise ApplicationError(str(err), type=type(err).__name__, non_retryable=True) from err
 
 
 async def _audit(
