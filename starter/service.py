@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
@@ -18,9 +17,7 @@ from domain.messages import (
     ExtendDeadlineInput,
     GateRequest,
     RetryCleanupRequest,
-    SessionSpec,
     SessionView,
-    SessionWorkflowInput,
     SetLossLimitInput,
     TerminationRequest,
 )
@@ -40,12 +37,12 @@ from starter.schemas import (
     StartSessionRequest,
     TerminateRequest,
 )
+from starter.session_start import check_same_session, start_options, workflow_input
 from starter.settings import Settings
 from store.audit import AuditRepository
 from store.ledger import LedgerRepository, NewFill
 from store.models import TradingSession
 from store.sessions import SessionNotFoundError, SessionRepository
-from workflows import search_attributes
 from workflows.session import TradingSessionWorkflow, workflow_id_for
 
 log = logging.getLogger(__name__)
@@ -99,7 +96,7 @@ class SessionService:
                 }
             )
             if not created:
-                _check_same_session(row, request)
+                check_same_session(row, request)
         return await self._ensure_started(row), created
 
     def _validate_times(self, start: datetime, end: datetime, now: datetime) -> None:
@@ -116,41 +113,12 @@ class SessionService:
 
     async def _ensure_started(self, row: TradingSession) -> SessionOut:
         if not is_terminal(SessionStatus(row.status)):
-            spec = SessionSpec(
-                session_id=row.id,
-                account_id=row.account_id,
-                algorithm_id=row.algorithm_id,
-                start_time=row.start_time,
-                end_time=row.end_time,
-                loss_limit=row.loss_limit,
-                warning_thresholds=row.warning_thresholds,
-            )
             # A workflow that already ran and closed means the session exists: nothing to start.
             with contextlib.suppress(WorkflowAlreadyStartedError):
                 await self.client.start_workflow(
                     TradingSessionWorkflow.run,
-                    SessionWorkflowInput(
-                        spec=spec,
-                        check_interval_seconds=self.settings.check_interval_seconds,
-                        max_session_seconds=self.settings.max_session_hours * 3600,
-                    ),
-                    id=row.workflow_id,
-                    task_queue=self.settings.temporal_task_queue,
-                    search_attributes=search_attributes.initial(
-                        row.account_id, row.algorithm_id, row.end_time
-                    ),
-                    static_summary=(
-                        f"Session {row.id}: account {row.account_id}, "
-                        f"algorithm {row.algorithm_id}, loss limit {row.loss_limit.normalize():f}"
-                    ),
-                    static_details=(
-                        f"Starts {row.start_time.isoformat()}, "
-                        f"expires {row.end_time.isoformat()}; "
-                        f"warnings at {', '.join(f'{t:.0%}' for t in row.warning_thresholds)} "
-                        "of time and of the loss limit."
-                    ),
-                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    workflow_input(row, self.settings),
+                    **start_options(row, self.settings),
                 )
         return SessionOut.model_validate(row)
 
@@ -340,26 +308,6 @@ class SessionService:
     def _handle(self, session_id: str) -> WorkflowHandle[TradingSessionWorkflow, object]:
         return self.client.get_workflow_handle_for(
             TradingSessionWorkflow.run, workflow_id_for(session_id)
-        )
-
-
-def _check_same_session(row: TradingSession, request: StartSessionRequest) -> None:
-    """A repeated start must describe the same session; otherwise it is a conflict."""
-    differs = [
-        name
-        for name, value in (
-            ("session_id", request.session_id or row.id),
-            ("account_id", request.account_id),
-            ("algorithm_id", request.algorithm_id),
-            ("end_time", request.end_time),
-            ("loss_limit", request.loss_limit),
-        )
-        if getattr(row, "id" if name == "session_id" else name) != value
-    ]
-    if differs:
-        raise ConflictError(
-            f"session {row.id!r} already exists with a different {', '.join(differs)}",
-            field=differs[0],
         )
 
 
