@@ -14,6 +14,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -113,6 +114,10 @@ class Notification(Base):
     """Outbox: written in the transaction of the event it announces, delivered afterwards."""
 
     __tablename__ = "notifications"
+    # Delivery looks for what is still undelivered; the partial index stays small.
+    __table_args__ = (
+        Index("ix_notifications_undelivered", "id", postgresql_where=text("delivered_at IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     session_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -166,9 +171,11 @@ class PortfolioSettlement(Base):
 
 class PerformanceSnapshot(Base):
     __tablename__ = "performance_snapshots"
+    # As migration 0003 creates it: a session's snapshots in time order.
+    __table_args__ = (Index("ix_performance_snapshots_session_id", "session_id", "taken_at"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    session_id: Mapped[str] = mapped_column(String(64), index=True)
+    session_id: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(12))  # periodic | final
     taken_at: Mapped[datetime]
     realized_pnl: Mapped[Decimal]
