@@ -1,7 +1,6 @@
 """Repository for trading_sessions rows. Never commits: the caller owns the transaction."""
 
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -96,13 +95,6 @@ class SessionRepository:
         )
         await self.db.refresh(row)
         return row, True
-
-    async def add_realized_pnl(self, session_id: str, amount: Decimal) -> None:
-        await self.db.execute(
-            update(TradingSession)
-            .where(TradingSession.id == session_id)
-            .values(realized_pnl=TradingSession.realized_pnl + amount)
-        )
 
     async def count_by_status(self) -> dict[str, int]:
         stmt = select(TradingSession.status, func.count()).group_by(TradingSession.status)
