@@ -44,6 +44,13 @@ class Metrics:
             buckets=LATENESS_BUCKETS,
             registry=r,
         )
+        self.ingest_checks = Counter(
+            "trading_ingest_checks",
+            "Loss checks made by the API as it records a fill or mark, by source and by "
+            "whether the loss woke the session's workflow (woke) or not (quiet).",
+            ["source", "outcome"],
+            registry=r,
+        )
         self.warnings = Counter(
             "trading_session_warnings",
             "Warnings sent (80 % of time or loss by default), by kind.",

@@ -168,7 +168,7 @@ async def time_loss_check(
 ) -> QueryTimings:
     """Time ``LedgerRepository.pnl`` — the check's own statements — for a sample of sessions.
 
-    Client time is the wall time of the call (three round trips, as the activity pays it);
+    Client time is the wall time of the call (one statement, as the activity pays it);
     server time is planning + execution of the same statements with the same parameters,
     from ``EXPLAIN (ANALYZE)``.
     """

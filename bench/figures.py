@@ -44,7 +44,10 @@ class RunFigures:
     sessions_started: int = 0
     sessions_failed: int = 0
     sessions_held: int = 0
+    # Workflow checks plus the API's check of each accepted fill or mark.
     checks: int = 0
+    workflow_checks: int = 0
+    ingest_checks: int = 0
     checks_by_kind: dict[str, int] = field(default_factory=dict)
     histories_read: int = 0
     # History events, workflow tasks and activities per check, over the histories read.

@@ -67,7 +67,10 @@ async def record_histories(figures: RunFigures, client: Client, result: Drive, s
         windows["steady"] = result.steady_window
     history, scale = await read_histories(client, workflow_ids, windows, sample)
     figures.histories_read = history.workflows
-    figures.checks = round(history.checks_in_window["run"] * scale)
+    # Every accepted fill or mark was checked by the API as it was recorded.
+    figures.workflow_checks = round(history.checks_in_window["run"] * scale)
+    figures.ingest_checks = result.counters.posts_ok_between(*result.window)
+    figures.checks = figures.workflow_checks + figures.ingest_checks
     figures.checks_by_kind = {
         kind: round(count * scale) for kind, count in history.checks_by_kind.items()
     }
@@ -77,7 +80,9 @@ async def record_histories(figures: RunFigures, client: Client, result: Drive, s
     figures.check_activity_ms = Distribution.of(history.check_activity_ms)
     if result.steady_window is not None:
         begin, end = result.steady_window
-        steady_checks = round(history.checks_in_window["steady"] * scale)
+        steady_checks = round(
+            history.checks_in_window["steady"] * scale
+        ) + result.counters.posts_ok_between(begin, end)
         steady_ticks = history.tick_lateness_in_ms.get("steady", [])
         figures.tick_lateness_steady_ms = Distribution.of(steady_ticks)
         figures.steady_window = (round(begin, 3), round(end, 3))

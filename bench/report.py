@@ -21,6 +21,8 @@ ROWS: list[tuple[str, str | None, Getter, bool]] = [
     ("sessions started", None, lambda f: float(f.sessions_started), False),
     ("sessions held (peak ACTIVE)", "sessions_held", lambda f: float(f.sessions_held), False),
     ("checks executed", None, lambda f: float(f.checks), False),
+    ("  by workflows", None, lambda f: float(f.workflow_checks), False),
+    ("  by the API, as fills and marks arrive", None, lambda f: float(f.ingest_checks), False),
     ("tick lateness p50 (ms)", None, lambda f: f.tick_lateness_ms.p50, True),
     ("tick lateness p99 (ms)", "tick_lateness_p99_ms", lambda f: f.tick_lateness_ms.p99, True),
     ("tick lateness max (ms)", None, lambda f: f.tick_lateness_ms.max, True),

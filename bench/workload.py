@@ -35,10 +35,19 @@ class FeedCounters:
     first_start_sent: float | None = None
     last_start_done: float | None = None
     posts_ok: int = 0
+    # When each accepted fill or mark was posted: the API checks each one as it records it.
+    posts_ok_at: list[float] = field(default_factory=list)
     posts_ended: int = 0
     posts_failed: int = 0
     breaches_posted: dict[str, float] = field(default_factory=dict)
     errors: Counter[str] = field(default_factory=Counter)
+
+    def accepted(self, posted_at: float) -> None:
+        self.posts_ok += 1
+        self.posts_ok_at.append(posted_at)
+
+    def posts_ok_between(self, begin: float, end: float) -> int:
+        return sum(1 for at in self.posts_ok_at if begin <= at < end)
 
     @property
     def start_rate(self) -> float | None:
@@ -127,7 +136,7 @@ class Workload:
         if outcome is Outcome.ENDED:
             self.counters.posts_ended += 1
             return False
-        self.counters.posts_ok += 1
+        self.counters.accepted(time.time())
         return True
 
     async def _breach(self, plan: SessionPlan) -> None:
@@ -148,7 +157,7 @@ class Workload:
             self.counters.failed(err)
             return
         if outcome is Outcome.OK:
-            self.counters.posts_ok += 1
+            self.counters.accepted(posted)
             self.counters.breaches_posted[plan.session_id] = posted
         else:
             self.counters.posts_ended += 1

@@ -29,6 +29,16 @@ def loss_used(loss: Decimal, loss_limit: Decimal) -> float:
     return float(loss / loss_limit)
 
 
+def must_wake_workflow(loss: Decimal, loss_limit: Decimal, warning_thresholds: list[float]) -> bool:
+    """Whether the loss a fill or mark leaves needs the session's workflow now.
+
+    The API checks every fill and mark as it records it; only a loss that reaches the
+    first warning threshold (or the limit) wakes the workflow, which warns or ends the
+    session. Quieter sessions are looked at by the periodic check.
+    """
+    return loss_used(loss, loss_limit) >= min([*warning_thresholds, 1.0])
+
+
 def time_used(now: datetime, start_time: datetime, end_time: datetime) -> float:
     """Fraction of the session's time elapsed, clamped to [0, 1]."""
     total = (end_time - start_time).total_seconds()

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 
+from activities.metrics import Metrics
 from domain.messages import SessionView
 from domain.status import SessionStatus
 from starter import (
@@ -79,7 +80,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.resolved_database_url(), settings.database_pool_size)
         client = await connect(settings)
-        app.state.service = SessionService(client, create_sessionmaker(engine), settings)
+        app.state.metrics = metrics = Metrics()
+        app.state.service = SessionService(
+            client, create_sessionmaker(engine), settings, metrics=metrics
+        )
         yield
         await engine.dispose()
 

@@ -11,7 +11,8 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from domain.limits import DEFAULT_WARNING_THRESHOLDS
+from activities.metrics import Metrics
+from domain.limits import DEFAULT_WARNING_THRESHOLDS, must_wake_workflow, session_loss
 from domain.messages import (
     CheckRequest,
     ExtendDeadlineInput,
@@ -57,10 +58,12 @@ class SessionService:
         client: Client,
         sessionmaker: async_sessionmaker[AsyncSession],
         settings: Settings,
+        metrics: Metrics | None = None,
     ) -> None:
         self.client = client
         self.sessionmaker = sessionmaker
         self.settings = settings
+        self.metrics = metrics or Metrics()
 
     async def start_session(
         self, request: StartSessionRequest, idempotency_key: str | None = None
@@ -243,7 +246,7 @@ class SessionService:
         return view
 
     async def record_fill(self, session_id: str, request: FillRequest) -> tuple[FillOut, bool]:
-        """Apply a fill once under the session's row lock, then wake the workflow."""
+        """Apply a fill once under the session's row lock and check the loss it leaves."""
         fill = NewFill(
             fill_id=request.fill_id,
             symbol=request.symbol,
@@ -253,34 +256,51 @@ class SessionService:
             fee=request.fee,
             executed_at=request.executed_at or datetime.now(UTC),
         )
+        wake = False
         async with self.sessionmaker.begin() as db:
             ledger = LedgerRepository(db)
             existing = await ledger.get_fill(session_id, request.fill_id)
-            if existing is None:
-                await self._lock_open_session(db, session_id)
+            session = (
+                None if existing is not None else await self._lock_open_session(db, session_id)
+            )
             row, created = await ledger.apply_fill(session_id, fill)
             if not created and not _same_fill(row, fill):
                 raise ConflictError(
                     f"fill {request.fill_id!r} was already recorded with other values",
                     field="fill_id",
                 )
+            if created and session is not None:
+                wake = await self._check_loss(ledger, session, "fill")
             out = FillOut.model_validate(row)
         out.duplicate = not created
-        if created:
+        if wake:
             await self._wake(session_id, "fill")
         return out, created
 
     async def record_mark(self, session_id: str, request: MarkRequest) -> MarkOut:
         marked_at = request.marked_at or datetime.now(UTC)
         async with self.sessionmaker.begin() as db:
-            await self._lock_open_session(db, session_id)
-            await LedgerRepository(db).add_mark(
-                session_id, request.symbol, request.price, marked_at
-            )
-        await self._wake(session_id, "mark")
+            session = await self._lock_open_session(db, session_id)
+            ledger = LedgerRepository(db)
+            await ledger.add_mark(session_id, request.symbol, request.price, marked_at)
+            wake = await self._check_loss(ledger, session, "mark")
+        if wake:
+            await self._wake(session_id, "mark")
         return MarkOut(
             session_id=session_id, symbol=request.symbol, price=request.price, marked_at=marked_at
         )
+
+    async def _check_loss(
+        self, ledger: LedgerRepository, session: TradingSession, source: str
+    ) -> bool:
+        """The check a fill or mark gets at once, under the row lock that serialises them,
+        so it sees every event before it. Only a loss near or past the limit wakes the
+        workflow, which decides: most marks then cost one read instead of a workflow task."""
+        figures = await ledger.pnl(session.id)
+        loss = session_loss(figures.realized_pnl, figures.unrealized_pnl)
+        wake = must_wake_workflow(loss, session.loss_limit, session.warning_thresholds)
+        self.metrics.ingest_checks.labels(source, "woke" if wake else "quiet").inc()
+        return wake
 
     async def _lock_open_session(self, db: AsyncSession, session_id: str) -> TradingSession:
         row = await self._get_row(SessionRepository(db), session_id, for_update=True)
@@ -289,7 +309,7 @@ class SessionService:
         return row
 
     async def _wake(self, session_id: str, source: str) -> None:
-        # The data is committed already; if the signal is lost the 30 s tick still sees it.
+        # The data is committed already; if the signal is lost the periodic check still sees it.
         try:
             await self._handle(session_id).signal(
                 TradingSessionWorkflow.check_now, CheckRequest(source=source)

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select, true
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -133,23 +133,41 @@ class LedgerRepository:
         return {symbol: price for symbol, price in (await self.db.execute(stmt)).all()}
 
     async def pnl(self, session_id: str) -> PnlFigures:
-        realized = (
-            await self.db.execute(
-                select(TradingSession.realized_pnl).where(TradingSession.id == session_id)
+        """Realized PnL, and unrealized PnL of the open positions at their latest marks.
+
+        One statement, one round trip: it runs on every check and every fill or mark.
+        """
+        latest_mark = (
+            select(Mark.price)
+            .where(Mark.session_id == TradingSession.id, Mark.symbol == Position.symbol)
+            .order_by(Mark.marked_at.desc(), Mark.id.desc())
+            .limit(1)
+            .lateral()
+        )
+        stmt = (
+            select(
+                TradingSession.realized_pnl,
+                Position.quantity,
+                Position.average_price,
+                latest_mark.c.price,
             )
-        ).scalar_one_or_none()
-        if realized is None:
+            .outerjoin(
+                Position, and_(Position.session_id == TradingSession.id, Position.quantity != 0)
+            )
+            .outerjoin(latest_mark, true())
+            .where(TradingSession.id == session_id)
+        )
+        rows = (await self.db.execute(stmt)).all()
+        if not rows:
             raise SessionNotFoundError(session_id)
-        marks = await self.latest_marks(session_id)
         unrealized = Decimal(0)
         open_positions = 0
-        for position in await self.positions(session_id):
-            if position.quantity == 0:
-                continue
+        for _, quantity, average_price, mark in rows:
+            if quantity is None:
+                continue  # the session has no open position
             open_positions += 1
-            value = PositionValue(position.quantity, position.average_price)
-            unrealized += unrealized_pnl(value, marks.get(position.symbol))
-        return PnlFigures(realized, unrealized, open_positions)
+            unrealized += unrealized_pnl(PositionValue(quantity, average_price), mark)
+        return PnlFigures(rows[0].realized_pnl, unrealized, open_positions)
 
     async def fill_count(self, session_id: str) -> int:
         stmt = select(func.count()).select_from(Fill).where(Fill.session_id == session_id)

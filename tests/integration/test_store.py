@@ -467,3 +467,17 @@ async def test_audit_event_cannot_be_deleted(db: AsyncSession) -> None:
             await db.execute(text("DELETE FROM audit_events WHERE id = :id"), {"id": event_id})
 
     assert len(await AuditRepository(db).for_session(session_id)) == 1
+
+
+async def test_pnl_takes_the_last_recorded_of_marks_with_the_same_time(db: AsyncSession) -> None:
+    ledger = LedgerRepository(db)
+    session_id = await create_session(db)
+    await ledger.apply_fill(session_id, fill("a1", Side.BUY, "10", "100", symbol="AAA"))
+    await ledger.add_mark(session_id, "AAA", D(90), T0)
+    await ledger.add_mark(session_id, "AAA", D(97), T0)
+    await ledger.add_mark(session_id, "ZZZ", D(1), T0)  # a symbol the session does not hold
+
+    figures = await ledger.pnl(session_id)
+
+    assert figures.unrealized_pnl == D(-30)
+    assert figures.open_positions == 1

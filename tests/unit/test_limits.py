@@ -11,6 +11,7 @@ from domain.limits import (
     crossed_thresholds,
     judge,
     loss_used,
+    must_wake_workflow,
     next_check_due,
     session_loss,
     time_until_wake,
@@ -187,3 +188,20 @@ def test_wake_ignores_instants_that_are_not_due_at_all() -> None:
     now = START
 
     assert time_until_wake(now, END, now + timedelta(seconds=30), None) == timedelta(seconds=30)
+
+
+@pytest.mark.parametrize(
+    ("loss", "thresholds", "wake"),
+    [
+        ("799.99", [0.8], False),
+        ("800", [0.8], True),
+        ("500", [0.9, 0.5], True),  # the first threshold counts, not the list's order
+        ("999", [], False),  # no warnings: only the limit wakes
+        ("1000", [], True),
+        ("0", [0.8], False),
+    ],
+)
+def test_a_fill_or_mark_wakes_the_workflow_from_the_first_warning_threshold(
+    loss: str, thresholds: list[float], wake: bool
+) -> None:
+    assert must_wake_workflow(D(loss), D(1000), thresholds) is wake
