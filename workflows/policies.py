@@ -16,3 +16,8 @@ DATABASE_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
 )
+# A local activity backs off inside the worker only up to this long; a longer backoff is a
+# durable timer in the workflow's history. So a retrying call does not hold its workflow task
+# open for minutes, a worker restart keeps the attempt count (a bounded policy still gives up
+# on time), and the time-skipping test server can skip the wait. Only failures pay for it.
+LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)

@@ -1,4 +1,8 @@
-"""The session workflow's activity calls, one function each, with their timeouts and retries."""
+"""The session workflow's activity calls, one function each, with their timeouts and retries.
+
+The short idempotent writes run as local activities (see ``short_calls.py``); the operator's
+limit and gate changes stay regular activities: they are rare and come from updates and signals.
+"""
 
 from datetime import datetime
 from decimal import Decimal
@@ -24,11 +28,12 @@ with workflow.unsafe.imports_passed_through():
         WarningInput,
     )
     from workflows.policies import CHECK_TIMEOUT, DATABASE_RETRY, WRITE_TIMEOUT
+    from workflows.short_calls import short_call
 
 
 async def activate(spec: SessionSpec) -> None:
     info = workflow.info()
-    await workflow.execute_activity_method(
+    await short_call(
         SessionActivities.activate_session,
         ActivateInput(
             session_id=spec.session_id,
@@ -53,7 +58,7 @@ async def check(spec: SessionSpec, due_at: datetime | None) -> PnlSnapshot:
 
 
 async def take_snapshot(spec: SessionSpec, now: datetime) -> None:
-    await workflow.execute_activity_method(
+    await short_call(
         PerformanceActivities.record_snapshot,
         SnapshotInput(session_id=spec.session_id, kind="periodic", taken_at=now),
         start_to_close_timeout=WRITE_TIMEOUT,
@@ -65,7 +70,7 @@ async def record_warning(
     spec: SessionSpec, kind: WarningKind, threshold: float, used: float
 ) -> NotificationRef:
     info = workflow.info()
-    return await workflow.execute_activity_method(
+    return await short_call(
         SessionControlActivities.record_warning,
         WarningInput(
             session_id=spec.session_id,
@@ -83,10 +88,13 @@ async def record_warning(
 
 
 async def deliver(notification: NotificationRef) -> None:
-    """Hand a queued notification to its own delivery workflow; webhooks never block us."""
+    """Hand a queued notification to its own delivery workflow; webhooks never block us.
+
+    Local like the other short calls: ``activity.client()`` serves local activities too.
+    """
     if notification.notification_id is None:
         return
-    await workflow.execute_activity_method(
+    await short_call(
         NotificationActivities.start_delivery,
         notification,
         start_to_close_timeout=WRITE_TIMEOUT,

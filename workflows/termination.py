@@ -29,9 +29,11 @@ with workflow.unsafe.imports_passed_through():
     from domain.termination import TERMINATION_SEQUENCE, TerminationStep
     from workflows.policies import DATABASE_RETRY, WRITE_TIMEOUT
     from workflows.session_calls import deliver
+    from workflows.short_calls import short_call
 
 # Steps talk to brokers and webhooks as well as our database. Past about five minutes of
 # failures a person should look: the session goes CLEANUP_FAILED and waits for retry_cleanup.
+# Run locally, backoffs past LOCAL_RETRY_THRESHOLD are durable timers: the same five minutes.
 STEP_TIMEOUT = timedelta(seconds=30)
 STEP_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -41,33 +43,35 @@ STEP_RETRY = RetryPolicy(
 )
 
 
+# A step that gave up: a regular activity's failure (and a local one's timeout) arrives as an
+# ActivityError, but a local activity's own exception arrives unwrapped, as ApplicationError.
+STEP_GAVE_UP = (ActivityError, ApplicationError)
+
+StepActivity = Callable[[TerminationActivities, StepInput], Awaitable[Any]]
+# The steps that take the common input; the final snapshot and status build their own.
+_STEP_ACTIVITIES: dict[TerminationStep, StepActivity] = {
+    TerminationStep.HALT_ALGORITHM: TerminationActivities.halt_algorithm,
+    TerminationStep.CANCEL_ORDERS: TerminationActivities.cancel_orders,
+    TerminationStep.FLATTEN_POSITIONS: TerminationActivities.flatten_positions,
+    TerminationStep.UPDATE_PORTFOLIO: TerminationActivities.update_portfolio,
+    TerminationStep.NOTIFY: TerminationActivities.notify_ended,
+}
+
+
 async def run_step(step: TerminationStep, input: StepInput) -> Any:
-    """Run one step; raises ActivityError when its retries are exhausted."""
-    options: dict[str, Any] = {"start_to_close_timeout": STEP_TIMEOUT, "retry_policy": STEP_RETRY}
-    if step is TerminationStep.HALT_ALGORITHM:
-        return await workflow.execute_activity_method(
-            TerminationActivities.halt_algorithm, input, **options
-        )
-    if step is TerminationStep.CANCEL_ORDERS:
-        return await workflow.execute_activity_method(
-            TerminationActivities.cancel_orders, input, **options
-        )
-    if step is TerminationStep.FLATTEN_POSITIONS:
-        return await workflow.execute_activity_method(
-            TerminationActivities.flatten_positions, input, **options
-        )
-    if step is TerminationStep.UPDATE_PORTFOLIO:
-        return await workflow.execute_activity_method(
-            TerminationActivities.update_portfolio, input, **options
-        )
+    """Run one step as a local activity (see ``short_call``).
+
+    Raises one of STEP_GAVE_UP when its retries are exhausted.
+    """
     if step is TerminationStep.FINAL_PERFORMANCE:
-        return await workflow.execute_activity_method(
+        return await short_call(
             PerformanceActivities.record_snapshot,
             SnapshotInput(session_id=input.session_id, kind="final", taken_at=input.ended_at),
-            **options,
+            start_to_close_timeout=STEP_TIMEOUT,
+            retry_policy=STEP_RETRY,
         )
     if step is TerminationStep.FINAL_STATUS:
-        return await workflow.execute_activity_method(
+        return await short_call(
             SessionActivities.finish_session,
             FinishInput(
                 session_id=input.session_id,
@@ -82,8 +86,8 @@ async def run_step(step: TerminationStep, input: StepInput) -> Any:
             # Only our own database is involved: wait it out rather than give up.
             retry_policy=DATABASE_RETRY,
         )
-    return await workflow.execute_activity_method(
-        TerminationActivities.notify_ended, input, **options
+    return await short_call(
+        _STEP_ACTIVITIES[step], input, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY
     )
 
 
@@ -113,7 +117,7 @@ async def wind_down(
         step = TERMINATION_SEQUENCE[state.cleanup_step]
         try:
             result = await run_step(step, step_input)
-        except ActivityError as err:
+        except STEP_GAVE_UP as err:
             await _park_until_retried(step_input, step, err, state, wait_for_retry, status_changed)
             continue
         if step is TerminationStep.FINAL_STATUS:
@@ -129,7 +133,7 @@ async def wind_down(
 async def _park_until_retried(
     step_input: StepInput,
     step: TerminationStep,
-    err: ActivityError,
+    err: ActivityError | ApplicationError,
     state: SessionState,
     wait_for_retry: Callable[[], Awaitable[RetryCleanupRequest]],
     status_changed: Callable[[], None],
@@ -137,6 +141,7 @@ async def _park_until_retried(
     state.cleanup_failures += 1
     cause = str(err.cause or err)
     workflow.logger.error("termination step %s failed: %s", step, cause)
+    # This path and the resume below stay regular activities: rare, so no load to save.
     alert = await workflow.execute_activity_method(
         TerminationActivities.mark_cleanup_failed,
         CleanupFailedInput(

@@ -87,7 +87,8 @@ async def test_worker_killed_before_flatten_ends_session_once_after_restart(
         await transaction.rollback()
     procs.append(start_worker(env, tmp_path / "worker-2.log"))
 
-    # The flatten attempt of the dead worker times out (STEP_TIMEOUT, 30 s) and is retried.
+    # Flatten runs as a local activity: the dead worker's workflow task times out (10 s) and
+    # the new worker replays the workflow and runs the step again.
     await eventually(
         lambda: _is_terminal(sessionmaker, session_id), 75, "the session to end after restart"
     )

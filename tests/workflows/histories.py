@@ -1,8 +1,9 @@
 """Recorded workflow histories: written on request, replayed by test_replay.py on every run.
 
-Run the workflow tests with TRADING_RECORD_HISTORIES=1 to (re)record; commit the files only
-when a change is meant to be incompatible, i.e. never for a workflow that is running
-somewhere: guard behaviour changes with ``workflow.patched`` instead.
+Run the workflow tests with TRADING_RECORD_HISTORIES=1 to record the histories not on disk
+yet. A recorded file is never overwritten: it is what workflows still running somewhere look
+like, so it must keep replaying. Guard behaviour changes with ``workflow.patched`` and record
+the new behaviour under a new name; delete a file only when no such workflow can be left.
 """
 
 import os
@@ -15,9 +16,10 @@ HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 
 
 async def keep_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
-    """Save the handle's (latest run) history as tests/histories/<name>.json when asked to."""
-    if not os.environ.get("TRADING_RECORD_HISTORIES"):
+    """Save the (latest run) history as tests/histories/<name>.json when asked, if not there."""
+    path = HISTORIES / f"{name}.json"
+    if not os.environ.get("TRADING_RECORD_HISTORIES") or path.exists():
         return
     history = await handle.fetch_history()
     HISTORIES.mkdir(exist_ok=True)
-    (HISTORIES / f"{name}.json").write_text(history.to_json())
+    path.write_text(history.to_json())

@@ -1,5 +1,6 @@
 """The termination sequence in the session workflow, including CLEANUP_FAILED and retry."""
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -8,6 +9,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.testing import WorkflowEnvironment
 
 from activities.broker import ClosingFill, PaperBroker
@@ -89,6 +92,46 @@ async def test_breach_winds_the_session_down_in_order_flat_and_settled(
     ]
 
 
+def local_activity_type(event: HistoryEvent) -> str | None:
+    """The activity type a local activity's marker records, else None."""
+    attributes = event.marker_recorded_event_attributes
+    if attributes.marker_name != "core_local_activity":
+        return None
+    return str(json.loads(attributes.details["data"].payloads[0].data)["activity_type"])
+
+
+async def test_a_warned_session_ends_without_one_activity_task_on_the_server(
+    time_env: WorkflowEnvironment, sessionmaker: Sessionmaker, task_queue: str
+) -> None:
+    """Start, warning and every termination step run in the worker: an expiry wave of
+    sessions costs the server workflow tasks only."""
+    handle, _ = await start_session(
+        time_env, sessionmaker, task_queue, duration=timedelta(minutes=10)
+    )
+    result = await handle.result()
+    await keep_history(handle, "warned_then_expired_local_calls")
+
+    events = (await handle.fetch_history()).events
+    scheduled = [e for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+    local = [t for t in map(local_activity_type, events) if t not in (None, "check_session")]
+    assert result.status is SessionStatus.EXPIRED
+    assert scheduled == []
+    assert local == [
+        "activate_session",
+        "record_snapshot",  # periodic, every 5 minutes
+        "record_warning",  # 80 % of the time
+        "start_delivery",
+        "halt_algorithm",
+        "cancel_orders",
+        "flatten_positions",
+        "update_portfolio",
+        "record_snapshot",  # final
+        "finish_session",
+        "notify_ended",
+        "start_delivery",
+    ]
+
+
 class FlakyBroker(PaperBroker):
     """The paper broker behind a link that is down until the test brings it back."""
 
@@ -133,7 +176,7 @@ async def test_a_step_that_gives_up_leaves_cleanup_failed_until_an_operator_retr
         RetryCleanupRequest(actor="op-jane", reason="broker link restored"),
     )
     result = await handle.result()
-    await keep_history(handle, "cleanup_failed_then_retried")
+    await keep_history(handle, "cleanup_failed_then_retried_local_calls")
 
     assert stuck.status is SessionStatus.CLEANUP_FAILED
     assert failed_row.status == SessionStatus.CLEANUP_FAILED
