@@ -66,6 +66,14 @@ class NotificationActivities:
         """
         if input.notification_id is None:
             return
+        async with self.sessionmaker.begin() as db:
+            notification = await _notification(db, input.notification_id)
+            if not await WebhookRepository(db).targets(notification.account_id):
+                # Nobody subscribed: the outbox row (which the SSE stream reads) is all there
+                # is to it, and a delivery workflow per warning and end would cost more than
+                # the session's whole termination.
+                await NotificationRepository(db).mark_delivered(input.notification_id)
+                return
         try:
             await activity.client().start_workflow(
                 "NotificationDelivery",

@@ -7,6 +7,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.notifications import NotificationActivities
@@ -18,6 +19,7 @@ from domain.notifications import (
     notification_workflow_id,
 )
 from store.models import Alert, Notification, WebhookDelivery
+from store.webhooks import WebhookRepository
 from tests.notification_data import (
     SECRET,
     deactivate,
@@ -227,3 +229,26 @@ async def test_starting_delivery_twice_delivers_once_and_outlives_the_caller(
     assert result.delivered == [subscription]
     assert [r.signature_valid for r in receiver.received] == [True, True]
     assert len({r.delivery for r in receiver.received}) == 1
+
+
+async def test_a_notification_nobody_subscribed_to_is_done_without_a_delivery_workflow(
+    time_env: WorkflowEnvironment, task_queue: str, sessionmaker: Sessionmaker
+) -> None:
+    account = new_account()
+    async with sessionmaker() as db:
+        assert await WebhookRepository(db).targets(account) == [], "a catch-all is left active"
+    notification_id = await queue_notification(sessionmaker, account)
+    async with httpx.AsyncClient() as http:
+        env = ActivityEnvironment(client=time_env.client)
+        env.info = dataclasses.replace(env.info, task_queue=task_queue)
+        await env.run(
+            NotificationActivities(sessionmaker, http).start_delivery,
+            NotificationRef(notification_id=notification_id),
+        )
+
+    assert await delivered_at_set(sessionmaker, notification_id)
+    with pytest.raises(RPCError) as raised:
+        await time_env.client.get_workflow_handle(
+            notification_workflow_id(notification_id)
+        ).describe()
+    assert raised.value.status is RPCStatusCode.NOT_FOUND
