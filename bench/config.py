@@ -20,6 +20,9 @@ class BenchConfig:
     feed_interval: float = 30.0
     breach_fraction: float = 0.1
     concurrency: int = 32
+    # uvicorn processes of the embedded stack's API (`uvicorn --workers`): one is bound to a
+    # single core, and the start burst is API-bound (bench/README.md, "Start rate").
+    api_workers: int = 2
     grace_seconds: float = 15.0
     history_sample: int = 0
     query_sample: int = 200

@@ -31,7 +31,9 @@ def run_temporal(config: BenchConfig, console: Console, run_id: str) -> RunFigur
     """The product: the embedded stack of ``make run`` (or the configured endpoints)."""
     if config.api_url is not None:
         return asyncio.run(_temporal(config, _configured(config), console, run_id, None))
-    stack = EmbeddedStack(config.check_interval, config.keep_data, config.dynamic_config)
+    stack = EmbeddedStack(
+        config.check_interval, config.keep_data, config.dynamic_config, config.api_workers
+    )
     failed = True
     try:
         console.print(f"starting the embedded stack in {stack.data_dir} …")

@@ -88,6 +88,8 @@ def table(main: RunFigures | None, baseline: RunFigures | None, config: BenchCon
         f"{config.sessions} sessions, {config.minutes:g} min run, "
         f"{config.session_minutes:g} min sessions, checks every {config.check_interval:g} s"
     )
+    if config.api_url is None:
+        title += f", {config.api_workers} API process{'es' if config.api_workers > 1 else ''}"
     result = Table(title=title)
     result.add_column("figure")
     result.add_column("target", justify="right")

@@ -69,6 +69,9 @@ def main(
         float, typer.Option(min=0, max=1, help="Share of sessions driven into a breach.")
     ] = 0.1,
     concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight at most.")] = 32,
+    api_workers: Annotated[
+        int, typer.Option(min=1, help="uvicorn --workers of the embedded stack's API.")
+    ] = 2,
     grace: Annotated[float, typer.Option(min=0, help="Seconds to wait for late ends.")] = 15.0,
     history_sample: Annotated[
         int, typer.Option(min=0, help="Workflow histories to read (0 = all).")
@@ -107,6 +110,7 @@ def main(
         feed_interval=feed_interval,
         breach_fraction=breach_fraction,
         concurrency=concurrency,
+        api_workers=api_workers,
         grace_seconds=grace,
         history_sample=history_sample,
         query_sample=query_sample,

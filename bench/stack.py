@@ -119,14 +119,20 @@ async def wait_for_temporal(address: str, timeout: float = 60.0) -> None:
 
 
 class EmbeddedStack:
-    """PostgreSQL, the Temporal dev server, ``python worker.py`` and the API under uvicorn."""
+    """PostgreSQL, the Temporal dev server, ``python worker.py`` and the API under uvicorn
+    (``api_workers`` processes)."""
 
     def __init__(
-        self, check_interval: float, keep_data: bool, dynamic_config: dict[str, str]
+        self,
+        check_interval: float,
+        keep_data: bool,
+        dynamic_config: dict[str, str],
+        api_workers: int = 1,
     ) -> None:
         self.check_interval = check_interval
         self.keep_data = keep_data
         self.dynamic_config = dynamic_config
+        self.api_workers = api_workers
         self.data_dir = make_data_dir("stack")
         self.postgres = EmbeddedPostgres(self.data_dir, "trading")
         self.processes = Stack()
@@ -162,6 +168,7 @@ class EmbeddedStack:
         api_port = free_port()
         api = [sys.executable, "-m", "uvicorn", "starter.api:create_app", "--factory"]
         api += ["--host", "127.0.0.1", "--port", str(api_port), "--log-level", "warning"]
+        api += ["--workers", str(self.api_workers)]  # their CPU and memory count under "api"
         self._spawn("api", api, env)
         api_url = f"http://127.0.0.1:{api_port}"
         self._wait_for_api(api_url)

@@ -36,7 +36,8 @@ from starter.auth import (
     require_for_session,
 )
 from starter.errors import ServiceError
-from starter.keys_service import Principal
+from starter.key_cache import KeyCache
+from starter.keys_service import KeyService, Principal
 from starter.limits import BodySizeLimit, install_cors
 from starter.logging_setup import configure_logging
 from starter.schemas import (
@@ -60,7 +61,8 @@ from starter.temporal_client import connect
 from store.db import create_engine, create_sessionmaker
 
 
-def _service(request: Request) -> SessionService:
+async def _service(request: Request) -> SessionService:
+    # async: FastAPI runs a plain `def` dependency in a worker thread, on every request.
     service: SessionService = request.app.state.service
     return service
 
@@ -81,9 +83,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings.resolved_database_url(), settings.database_pool_size)
         client = await connect(settings)
         app.state.metrics = metrics = Metrics()
-        app.state.service = SessionService(
-            client, create_sessionmaker(engine), settings, metrics=metrics
-        )
+        sessionmaker = create_sessionmaker(engine)
+        app.state.service = SessionService(client, sessionmaker, settings, metrics=metrics)
+        app.state.keys = KeyService(sessionmaker, KeyCache(settings.api_key_cache_seconds))
         yield
         await engine.dispose()
 

@@ -11,8 +11,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from starter.deps import KeysDep
 from starter.errors import ForbiddenError, UnauthorizedError
-from starter.keys_service import ANONYMOUS_OPERATOR, KeyService, Principal, Role
+from starter.keys_service import ANONYMOUS_OPERATOR, Principal, Role
 from starter.service import SessionService
 from store.sessions import SessionNotFoundError, SessionRepository
 
@@ -53,17 +54,20 @@ def _service(request: Request) -> SessionService:
 
 async def authenticate(
     request: Request,
+    keys: KeysDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header_key: Annotated[str | None, Depends(_api_key_header)],
 ) -> Principal:
-    """The caller's principal; 401 without a valid key (unless auth is switched off)."""
-    service = _service(request)
-    if not service.settings.auth_enabled:
+    """The caller's principal; 401 without a valid key (unless auth is switched off).
+
+    A key verified in the last ``TRADING_API_KEY_CACHE_SECONDS`` is not looked up again.
+    """
+    if not _service(request).settings.auth_enabled:
         return ANONYMOUS_OPERATOR
     api_key = bearer.credentials if bearer is not None else header_key
     if not api_key:
         raise UnauthorizedError("an API key is required (Authorization: Bearer or X-API-Key)")
-    principal = await KeyService(service.sessionmaker).authenticate(api_key)
+    principal = await keys.authenticate(api_key)
     if principal is None:
         raise UnauthorizedError("the API key is unknown or revoked")
     return principal

@@ -1,7 +1,9 @@
 """What the operations routers need from the running app, as FastAPI dependencies.
 
 The API's lifespan builds one :class:`SessionService` holding the Temporal client, the
-session factory and the settings; these aliases hand its parts to the endpoints.
+session factory and the settings, and the :class:`KeyService` with its key cache; these
+aliases hand them to the endpoints. They are ``async`` because FastAPI runs a plain ``def``
+dependency in a worker thread, a thread hop on every request.
 """
 
 from typing import Annotated
@@ -11,28 +13,29 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from activities.metrics import Metrics
+from starter.keys_service import KeyService
 from starter.service import SessionService
 from starter.settings import Settings
 
 
-def _service(request: Request) -> SessionService:
+async def _service(request: Request) -> SessionService:
     service: SessionService = request.app.state.service
     return service
 
 
-def _client(request: Request) -> Client:
-    return _service(request).client
+async def _client(request: Request) -> Client:
+    return (await _service(request)).client
 
 
-def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
-    return _service(request).sessionmaker
+async def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+    return (await _service(request)).sessionmaker
 
 
-def _settings(request: Request) -> Settings:
-    return _service(request).settings
+async def _settings(request: Request) -> Settings:
+    return (await _service(request)).settings
 
 
-def _metrics(request: Request) -> Metrics:
+async def _metrics(request: Request) -> Metrics:
     """The app's metrics, made on first use: one registry per app, none shared globally."""
     metrics: Metrics | None = getattr(request.app.state, "metrics", None)
     if metrics is None:
@@ -40,8 +43,14 @@ def _metrics(request: Request) -> Metrics:
     return metrics
 
 
+async def _keys(request: Request) -> KeyService:
+    keys: KeyService = request.app.state.keys
+    return keys
+
+
 ClientDep = Annotated[Client, Depends(_client)]
 SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(_sessionmaker)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
 ServiceDep = Annotated[SessionService, Depends(_service)]
+KeysDep = Annotated[KeyService, Depends(_keys)]

@@ -98,6 +98,9 @@ def main() -> int:
             settings.api_host,
             "--port",
             str(settings.api_port),
+            # Several processes: uvicorn supervises them and stops them all on SIGINT.
+            "--workers",
+            str(settings.api_workers),
             "--log-level",
             "warning",
         ]

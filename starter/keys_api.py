@@ -6,8 +6,8 @@ from fastapi import APIRouter, Path, status
 from pydantic import Field
 
 from starter.auth import ManageKeys
-from starter.deps import SessionmakerDep
-from starter.keys_service import ApiKeyOut, IssuedKey, KeyService, Role
+from starter.deps import KeysDep
+from starter.keys_service import ApiKeyOut, IssuedKey, Role
 from starter.schemas import Identifier, Request
 
 router = APIRouter(prefix="/keys", tags=["keys"])
@@ -21,20 +21,19 @@ class CreateKeyRequest(Request):
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_key(
-    body: CreateKeyRequest, sessionmaker: SessionmakerDep, _: ManageKeys
-) -> IssuedKey:
+async def create_key(body: CreateKeyRequest, keys: KeysDep, _: ManageKeys) -> IssuedKey:
     """Issue a key; the response is the only time its secret is shown."""
-    return await KeyService(sessionmaker).create(body.role, body.account_id, body.description)
+    return await keys.create(body.role, body.account_id, body.description)
 
 
 @router.get("")
-async def list_keys(sessionmaker: SessionmakerDep, _: ManageKeys) -> list[ApiKeyOut]:
+async def list_keys(keys: KeysDep, _: ManageKeys) -> list[ApiKeyOut]:
     """Every key, revoked ones included; never a secret or a hash."""
-    return await KeyService(sessionmaker).list_keys()
+    return await keys.list_keys()
 
 
 @router.post("/{key_id}/revoke")
-async def revoke_key(key_id: KeyId, sessionmaker: SessionmakerDep, _: ManageKeys) -> ApiKeyOut:
-    """Revoke at once: the next call with the key is a 401."""
-    return await KeyService(sessionmaker).revoke(key_id)
+async def revoke_key(key_id: KeyId, keys: KeysDep, _: ManageKeys) -> ApiKeyOut:
+    """Revoke at once: the next call with the key to this process is a 401 (to other API
+    processes within ``TRADING_API_KEY_CACHE_SECONDS``)."""
+    return await keys.revoke(key_id)

@@ -12,12 +12,16 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from starter.errors import InvalidRequestError, NotFoundError
 from store.api_keys import ApiKeyRepository
+
+if TYPE_CHECKING:  # the cache module needs Principal from here
+    from starter.key_cache import KeyCache
 
 KEY_PREFIX = "tsk_"
 _KEY_FORMAT = re.compile(r"^tsk_([0-9a-f]{12})\.([A-Za-z0-9_-]{43})$")
@@ -84,8 +88,13 @@ def new_key() -> tuple[str, str]:
 
 
 class KeyService:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    """Keys in the database; with a cache (the API's), verified keys are remembered a while."""
+
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], cache: "KeyCache | None" = None
+    ) -> None:
         self.sessionmaker = sessionmaker
+        self.cache = cache
 
     async def create(
         self, role: Role, account_id: str | None = None, description: str | None = None
@@ -118,7 +127,10 @@ class KeyService:
             row = await ApiKeyRepository(db).revoke(key_id)
             if row is None:
                 raise NotFoundError(f"no API key {key_id!r}", field="key_id")
-            return ApiKeyOut.model_validate(row)
+            revoked = ApiKeyOut.model_validate(row)
+        if self.cache is not None:
+            self.cache.evict(key_id)
+        return revoked
 
     async def bootstrap_admin(self) -> IssuedKey | None:
         """An admin key when none is active yet (first start of the dev stack), else None."""
@@ -129,6 +141,11 @@ class KeyService:
 
     async def authenticate(self, api_key: str) -> Principal | None:
         """The key's principal, or None when it is malformed, unknown or revoked."""
+        if self.cache is None:
+            return await self._lookup(api_key)
+        return await self.cache.get_or_load(api_key, self._lookup)
+
+    async def _lookup(self, api_key: str) -> Principal | None:
         match = _KEY_FORMAT.match(api_key)
         if match is None:
             return None

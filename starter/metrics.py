@@ -2,7 +2,9 @@
 
 The session gauge is counted from the database at each scrape, so any API replica reports
 the truth. Counters fed by activities live in the worker and are scraped there
-(``TRADING_WORKER_APP_METRICS_ADDRESS``); here they read zero.
+(``TRADING_WORKER_APP_METRICS_ADDRESS``); here they read zero. Counters the API feeds itself
+(ingest checks) belong to one process: with ``TRADING_API_WORKERS`` > 1 a scrape shows the
+count of whichever process answers it.
 """
 
 import logging

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".data")
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # uvicorn processes `make run` starts for the API; each has its own pools and caches.
+    api_workers: int = Field(default=1, ge=1)
     dev_temporal_port: int = 7233
     dev_ui_port: int = 8233
 
@@ -63,6 +65,9 @@ class Settings(BaseSettings):
 
     # Security. Turning auth off (dev only) makes every call an anonymous operator.
     auth_enabled: bool = True
+    # How long an API process trusts a key it verified: a key revoked elsewhere (the CLI,
+    # another API process) still works there this long. 0 looks every key up every time.
+    api_key_cache_seconds: float = Field(default=5.0, ge=0)
     # Payload encryption: "id:base64key" entries (comma list or JSON list), newest first.
     payload_keys: SecretStr | None = None
     # Origins (comma list) allowed to call the codec endpoints from a browser: the Web UI.

@@ -25,16 +25,17 @@ class SessionRepository:
         """Insert a session unless its id or idempotency key exists; return (row, created).
 
         Racing identical requests all end here; ON CONFLICT makes exactly one of them win.
+        The new row comes back whole from RETURNING: no second read on the start path.
         """
         stmt = (
             insert(TradingSession)
             .values(**values)
             .on_conflict_do_nothing()
-            .returning(TradingSession.id)
+            .returning(TradingSession)
         )
-        created_id = (await self.db.execute(stmt)).scalar_one_or_none()
-        if created_id is not None:
-            return await self.get(created_id), True
+        created = (await self.db.execute(stmt)).scalar_one_or_none()
+        if created is not None:
+            return created, True
         existing = await self.find_existing(values["id"], values.get("idempotency_key"))
         return existing, False
 

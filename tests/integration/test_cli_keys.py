@@ -3,9 +3,17 @@
 import re
 
 import httpx
+import pytest
 
 from starter.settings import Settings
 from tests.integration.test_cli import cli_env, invoke_cli
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The API without its key cache: the CLI is another process, so with the cache on the
+    API sees its revoke only after TRADING_API_KEY_CACHE_SECONDS (test_key_cache.py)."""
+    return settings.model_copy(update={"api_key_cache_seconds": 0})
 
 
 async def test_key_created_listed_and_revoked_from_the_cli(
