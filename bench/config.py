@@ -22,7 +22,8 @@ class BenchConfig:
     concurrency: int = 32
     # uvicorn processes of the embedded stack's API (`uvicorn --workers`): one is bound to a
     # single core, and the start burst is API-bound (bench/README.md, "Start rate").
-    api_workers: int = 2
+    api_workers: int = 1
+    worker_processes: int = 2  # one per core of this 2-core machine: see bench/README.md
     grace_seconds: float = 15.0
     history_sample: int = 0
     query_sample: int = 200

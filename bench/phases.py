@@ -32,7 +32,11 @@ def run_temporal(config: BenchConfig, console: Console, run_id: str) -> RunFigur
     if config.api_url is not None:
         return asyncio.run(_temporal(config, _configured(config), console, run_id, None))
     stack = EmbeddedStack(
-        config.check_interval, config.keep_data, config.dynamic_config, config.api_workers
+        config.check_interval,
+        config.keep_data,
+        config.dynamic_config,
+        config.api_workers,
+        config.worker_processes,
     )
     failed = True
     try:

@@ -89,7 +89,8 @@ def table(main: RunFigures | None, baseline: RunFigures | None, config: BenchCon
         f"{config.session_minutes:g} min sessions, checks every {config.check_interval:g} s"
     )
     if config.api_url is None:
-        title += f", {config.api_workers} API process{'es' if config.api_workers > 1 else ''}"
+        title += f", {_processes(config.worker_processes, 'worker')}"
+        title += f", {_processes(config.api_workers, 'API')}"
     result = Table(title=title)
     result.add_column("figure")
     result.add_column("target", justify="right")
@@ -165,3 +166,7 @@ def write_json(
     path = config.results_dir / f"{now:%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(document, indent=2, default=str) + "\n")
     return path
+
+
+def _processes(count: int, kind: str) -> str:
+    return f"{count} {kind} process{'es' if count > 1 else ''}"

@@ -71,6 +71,9 @@ def main(
     concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight at most.")] = 32,
     api_workers: Annotated[
         int, typer.Option(min=1, help="uvicorn --workers of the embedded stack's API.")
+    ] = 1,
+    worker_processes: Annotated[
+        int, typer.Option(min=1, help="`python worker.py` processes of the embedded stack.")
     ] = 2,
     grace: Annotated[float, typer.Option(min=0, help="Seconds to wait for late ends.")] = 15.0,
     history_sample: Annotated[
@@ -111,6 +114,7 @@ def main(
         breach_fraction=breach_fraction,
         concurrency=concurrency,
         api_workers=api_workers,
+        worker_processes=worker_processes,
         grace_seconds=grace,
         history_sample=history_sample,
         query_sample=query_sample,

@@ -119,8 +119,8 @@ async def wait_for_temporal(address: str, timeout: float = 60.0) -> None:
 
 
 class EmbeddedStack:
-    """PostgreSQL, the Temporal dev server, ``python worker.py`` and the API under uvicorn
-    (``api_workers`` processes)."""
+    """PostgreSQL, the Temporal dev server, ``worker_processes`` x ``python worker.py`` on one
+    task queue, and the API under uvicorn (``api_workers`` processes)."""
 
     def __init__(
         self,
@@ -128,11 +128,13 @@ class EmbeddedStack:
         keep_data: bool,
         dynamic_config: dict[str, str],
         api_workers: int = 1,
+        worker_processes: int = 1,
     ) -> None:
         self.check_interval = check_interval
         self.keep_data = keep_data
         self.dynamic_config = dynamic_config
         self.api_workers = api_workers
+        self.worker_names = ["worker"] + [f"worker-{n}" for n in range(2, worker_processes + 1)]
         self.data_dir = make_data_dir("stack")
         self.postgres = EmbeddedPostgres(self.data_dir, "trading")
         self.processes = Stack()
@@ -164,7 +166,12 @@ class EmbeddedStack:
             data_dir=str(self.data_dir),
         )
         worker = [sys.executable, str(ROOT / "worker.py")]
-        self._spawn("worker", worker, env)
+        for name in self.worker_names:  # each its own metrics ports; their CPU is summed
+            metrics = {
+                f"{ENV_PREFIX}WORKER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
+                f"{ENV_PREFIX}WORKER_APP_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
+            }
+            self._spawn(name, worker, {**env, **metrics})
         api_port = free_port()
         api = [sys.executable, "-m", "uvicorn", "starter.api:create_app", "--factory"]
         api += ["--host", "127.0.0.1", "--port", str(api_port), "--log-level", "warning"]
@@ -201,7 +208,7 @@ class EmbeddedStack:
     def findings(self) -> dict[str, int]:
         """Counts of notable lines in the logs of the worker, the API and the server."""
         counts = dict.fromkeys(LOG_FINDINGS, 0)
-        for name in ("worker", "api", "temporal"):
+        for name in (*self.worker_names, "api", "temporal"):
             path = self.data_dir / f"{name}.log"
             if not path.exists():
                 continue

@@ -87,7 +87,12 @@ def main() -> int:
             f"{ENV_PREFIX}DATABASE_URL": database_url,
             f"{ENV_PREFIX}TEMPORAL_ADDRESS": settings.resolved_temporal_address,
         }
-        stack.add("worker", subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env))
+        for n in range(settings.worker_processes):
+            worker_env = {**env, **_worker_metrics_env(settings, n)}
+            name = "worker" if n == 0 else f"worker-{n + 1}"
+            stack.add(
+                name, subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=worker_env)
+            )
         api_command = [
             sys.executable,
             "-m",
@@ -142,6 +147,20 @@ def _bootstrap_admin_key(database_url: str) -> None:
         )
 
 
+def _worker_metrics_env(settings: Settings, n: int) -> dict[str, str]:
+    """Worker ``n``'s metrics addresses: the configured ports shifted by 2n (the first keeps
+    them), so several workers on this host do not fight over one port."""
+    env = {}
+    for key, address in (
+        ("WORKER_METRICS_ADDRESS", settings.worker_metrics_address),
+        ("WORKER_APP_METRICS_ADDRESS", settings.worker_app_metrics_address),
+    ):
+        if address:
+            host, _, port = address.rpartition(":")
+            env[f"{ENV_PREFIX}{key}"] = f"{host}:{int(port) + 2 * n}"
+    return env
+
+
 def _print_urls(settings: Settings) -> None:
     api = f"http://{settings.api_host}:{settings.api_port}"
     lines = [
@@ -152,12 +171,14 @@ def _print_urls(settings: Settings) -> None:
     ]
     if settings.uses_dev_temporal:
         lines.append(f"  Temporal UI   http://127.0.0.1:{settings.dev_ui_port}")
-    for name, address in (
-        ("Metrics (SDK)", settings.worker_metrics_address),
-        ("Metrics (app)", settings.worker_app_metrics_address),
-    ):
-        if address:
-            lines.append(f"  {name} http://{address}/metrics")
+    for n in range(settings.worker_processes):
+        metrics = _worker_metrics_env(settings, n)
+        for name, key in (
+            ("Metrics (SDK)", "WORKER_METRICS_ADDRESS"),
+            ("Metrics (app)", "WORKER_APP_METRICS_ADDRESS"),
+        ):
+            if address := metrics.get(f"{ENV_PREFIX}{key}", ""):
+                lines.append(f"  {name} http://{address}/metrics")
     lines += ["Press Ctrl-C to stop.", ""]
     print("\n".join(lines), flush=True)  # noqa: T201
 

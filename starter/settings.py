@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     api_port: int = 8000
     # uvicorn processes `make run` starts for the API; each has its own pools and caches.
     api_workers: int = Field(default=1, ge=1)
+    # `python worker.py` processes `make run` starts on the task queue. A worker runs its
+    # workflow code and local activities on one core (Python), so a wave of deadlines drains
+    # faster with one process per core; each gets the metrics ports after the previous one's.
+    worker_processes: int = Field(default=1, ge=1)
     dev_temporal_port: int = 7233
     dev_ui_port: int = 8233
 
