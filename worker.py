@@ -23,6 +23,7 @@ from activities.notifications import NotificationActivities
 from activities.performance import PerformanceActivities
 from activities.session import SessionActivities
 from activities.termination import TerminationActivities
+from activities.termination_sequence import TerminationSequenceActivities
 from starter.logging_setup import configure_logging
 from starter.schedules import ensure_schedules
 from starter.settings import Settings
@@ -61,6 +62,7 @@ def create_worker(
     controls = SessionControlActivities(sessionmaker, metrics)
     notifications = NotificationActivities(sessionmaker, http)
     performance = PerformanceActivities(sessionmaker)
+    sequence = TerminationSequenceActivities(termination, performance, sessions, notifications)
     return Worker(
         client,
         task_queue=task_queue,
@@ -79,6 +81,7 @@ def create_worker(
             termination.notify_ended,
             termination.mark_cleanup_failed,
             termination.resume_cleanup,
+            sequence.run_steps,
             housekeeping.purge_ended_sessions,
             notifications.start_delivery,
             notifications.list_delivery_targets,

@@ -21,3 +21,14 @@ DATABASE_RETRY = RetryPolicy(
 # open for minutes, a worker restart keeps the attempt count (a bounded policy still gives up
 # on time), and the time-skipping test server can skip the wait. Only failures pay for it.
 LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)
+# Termination steps talk to brokers and webhooks as well as our database. Past about five
+# minutes of failures a person should look: the session goes CLEANUP_FAILED and waits for
+# retry_cleanup. Run locally, backoffs past LOCAL_RETRY_THRESHOLD are durable timers: the
+# same five minutes.
+STEP_TIMEOUT = timedelta(seconds=30)
+STEP_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=10,
+)

@@ -1,11 +1,13 @@
-"""The termination sequence's activity calls, step by step, for the session workflow."""
+"""The termination sequence of the session workflow: its steps in order, CLEANUP_FAILED, retry.
+
+Runs from after TERMINATION_IN_FEW_CALLS make three calls (``termination_calls.py``); older
+runs go on with a call per step (``run_step``).
+"""
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -15,33 +17,26 @@ with workflow.unsafe.imports_passed_through():
     from domain.messages import (
         SYSTEM_ACTOR,
         CleanupFailedInput,
-        FinishInput,
         FinishResult,
         NotificationRef,
         RetryCleanupInput,
         RetryCleanupRequest,
         SessionSpec,
         SessionState,
-        SnapshotInput,
         StepInput,
     )
     from domain.status import SessionStatus
-    from domain.termination import TERMINATION_SEQUENCE, TerminationStep
-    from workflows.policies import DATABASE_RETRY, WRITE_TIMEOUT
+    from domain.termination import (
+        TERMINATION_SEQUENCE,
+        RunStepsResult,
+        TerminationStep,
+        final_snapshot_input,
+        finish_input,
+    )
+    from workflows.policies import DATABASE_RETRY, STEP_RETRY, STEP_TIMEOUT, WRITE_TIMEOUT
     from workflows.session_calls import deliver
     from workflows.short_calls import short_call
-
-# Steps talk to brokers and webhooks as well as our database. Past about five minutes of
-# failures a person should look: the session goes CLEANUP_FAILED and waits for retry_cleanup.
-# Run locally, backoffs past LOCAL_RETRY_THRESHOLD are durable timers: the same five minutes.
-STEP_TIMEOUT = timedelta(seconds=30)
-STEP_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-    maximum_attempts=10,
-)
-
+    from workflows.termination_calls import TERMINATION_IN_FEW_CALLS, gave_up, run_steps
 
 # A step that gave up: a regular activity's failure (and a local one's timeout) arrives as an
 # ActivityError, but a local activity's own exception arrives unwrapped, as ApplicationError.
@@ -59,29 +54,21 @@ _STEP_ACTIVITIES: dict[TerminationStep, StepActivity] = {
 
 
 async def run_step(step: TerminationStep, input: StepInput) -> Any:
-    """Run one step as a local activity (see ``short_call``).
+    """Run one step as a local activity (see ``short_call``), in runs from before the patch.
 
     Raises one of STEP_GAVE_UP when its retries are exhausted.
     """
     if step is TerminationStep.FINAL_PERFORMANCE:
         return await short_call(
             PerformanceActivities.record_snapshot,
-            SnapshotInput(session_id=input.session_id, kind="final", taken_at=input.ended_at),
+            final_snapshot_input(input),
             start_to_close_timeout=STEP_TIMEOUT,
             retry_policy=STEP_RETRY,
         )
     if step is TerminationStep.FINAL_STATUS:
         return await short_call(
             SessionActivities.finish_session,
-            FinishInput(
-                session_id=input.session_id,
-                reason=input.end_reason,
-                detail=input.detail,
-                actor=input.actor,
-                ended_at=input.ended_at,
-                workflow_id=input.workflow_id,
-                run_id=input.run_id,
-            ),
+            finish_input(input),
             start_to_close_timeout=STEP_TIMEOUT,
             # Only our own database is involved: wait it out rather than give up.
             retry_policy=DATABASE_RETRY,
@@ -98,7 +85,10 @@ async def wind_down(
     status_changed: Callable[[], None],
 ) -> None:
     """Run the steps in order from ``state.cleanup_step``; a step that gives up leaves the
-    session CLEANUP_FAILED until an operator's retry, then resumes from that step."""
+    session CLEANUP_FAILED until an operator's retry, then resumes from that step.
+
+    ``state.cleanup_step`` counts the steps done, whether they ran one per call or several.
+    """
     if state.end_reason is None or state.ended_at is None:
         raise ApplicationError("winding down a session that has not ended", non_retryable=True)
     info = workflow.info()
@@ -113,33 +103,50 @@ async def wind_down(
         workflow_id=info.workflow_id,
         run_id=info.run_id,
     )
+    in_few_calls = workflow.patched(TERMINATION_IN_FEW_CALLS)
     while state.cleanup_step < len(TERMINATION_SEQUENCE):
-        step = TERMINATION_SEQUENCE[state.cleanup_step]
+        first = TERMINATION_SEQUENCE[state.cleanup_step]
         try:
-            result = await run_step(step, step_input)
+            if in_few_calls:
+                done = await run_steps(first, step_input)
+            else:
+                done = await _one_step(first, step_input)
         except STEP_GAVE_UP as err:
-            await _park_until_retried(step_input, step, err, state, wait_for_retry, status_changed)
+            failed, error = gave_up(err, first) if in_few_calls else (first, str(err.cause or err))
+            # Steps before the failed one are recorded: the resume starts at it.
+            state.cleanup_step = TERMINATION_SEQUENCE.index(failed)
+            await _park_until_retried(
+                step_input, failed, error, state, wait_for_retry, status_changed
+            )
             continue
-        if step is TerminationStep.FINAL_STATUS:
-            final = FinishResult.model_validate(result)
-            state.status = final.status
-            state.realized_pnl = final.realized_pnl
+        if done.finished is not None:
+            state.status = done.finished.status
+            state.realized_pnl = done.finished.realized_pnl
             status_changed()
-        elif step is TerminationStep.NOTIFY:
-            await deliver(NotificationRef.model_validate(result))
-        state.cleanup_step += 1
+        if done.notification is not None and not done.delivery_started:
+            await deliver(done.notification)
+        state.cleanup_step += len(done.ran)
+
+
+async def _one_step(step: TerminationStep, step_input: StepInput) -> RunStepsResult:
+    """``run_step``'s result in the shape of a call of several, for the loop above."""
+    result = await run_step(step, step_input)
+    if step is TerminationStep.FINAL_STATUS:
+        return RunStepsResult(ran=[step], finished=FinishResult.model_validate(result))
+    if step is TerminationStep.NOTIFY:
+        return RunStepsResult(ran=[step], notification=NotificationRef.model_validate(result))
+    return RunStepsResult(ran=[step])
 
 
 async def _park_until_retried(
     step_input: StepInput,
     step: TerminationStep,
-    err: ActivityError | ApplicationError,
+    cause: str,
     state: SessionState,
     wait_for_retry: Callable[[], Awaitable[RetryCleanupRequest]],
     status_changed: Callable[[], None],
 ) -> None:
     state.cleanup_failures += 1
-    cause = str(err.cause or err)
     workflow.logger.error("termination step %s failed: %s", step, cause)
     # This path and the resume below stay regular activities: rare, so no load to save.
     alert = await workflow.execute_activity_method(

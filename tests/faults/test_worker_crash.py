@@ -87,8 +87,9 @@ async def test_worker_killed_before_flatten_ends_session_once_after_restart(
         await transaction.rollback()
     procs.append(start_worker(env, tmp_path / "worker-2.log"))
 
-    # Flatten runs as a local activity: the dead worker's workflow task times out (10 s) and
-    # the new worker replays the workflow and runs the step again.
+    # Flatten runs inside a local activity (run_steps): the dead worker's workflow task times
+    # out (10 s) and the new worker replays the workflow and runs the call again; halt and
+    # cancel find their records and are not repeated.
     await eventually(
         lambda: _is_terminal(sessionmaker, session_id), 75, "the session to end after restart"
     )

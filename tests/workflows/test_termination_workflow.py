@@ -2,7 +2,7 @@
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -14,18 +14,24 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.testing import WorkflowEnvironment
 
 from activities.broker import ClosingFill, PaperBroker
-from domain.messages import CheckRequest, RetryCleanupRequest
+from domain.messages import CheckRequest, RetryCleanupRequest, TerminationRequest
+from domain.notifications import notification_workflow_id
 from domain.positions import Side
 from domain.status import EndReason, SessionStatus
+from domain.termination import RunStepsResult, TerminationStep
 from store.audit import AuditRepository
 from store.ledger import LedgerRepository, NewFill
 from store.models import Position
+from store.notifications import NotificationRepository
 from store.sessions import SessionRepository
 from store.termination import AlertRepository, PortfolioRepository, TerminationStepRepository
+from tests.notification_data import SECRET, deactivate, new_account, subscribe
+from tests.webhook_receiver import webhook_receiver
 from tests.workflows.helpers import start_session
 from tests.workflows.histories import keep_history
 from tests.workflows.test_session_workflow import wait_until_active
 from worker import create_worker
+from workflows.notifications import NotificationDeliveryWorkflow
 from workflows.session import TradingSessionWorkflow
 
 D = Decimal
@@ -100,16 +106,30 @@ def local_activity_type(event: HistoryEvent) -> str | None:
     return str(json.loads(attributes.details["data"].payloads[0].data)["activity_type"])
 
 
-async def test_a_warned_session_ends_without_one_activity_task_on_the_server(
+def run_steps_results(events: Sequence[HistoryEvent]) -> list[RunStepsResult | None]:
+    """What each ``run_steps`` call returned, in order; None for a call that gave up."""
+    results: list[RunStepsResult | None] = []
+    for event in events:
+        if local_activity_type(event) != "run_steps":
+            continue
+        result = event.marker_recorded_event_attributes.details.get("result")
+        results.append(
+            RunStepsResult.model_validate_json(result.payloads[0].data) if result else None
+        )
+    return results
+
+
+async def test_a_warned_session_ends_in_three_local_calls_and_no_activity_task(
     time_env: WorkflowEnvironment, sessionmaker: Sessionmaker, task_queue: str
 ) -> None:
-    """Start, warning and every termination step run in the worker: an expiry wave of
-    sessions costs the server workflow tasks only."""
+    """Start, warning and the termination run in the worker, the seven termination steps
+    and the notification's hand-over in three calls: an expiry wave of sessions costs the
+    server workflow tasks only, and the worker three activations per session end."""
     handle, _ = await start_session(
         time_env, sessionmaker, task_queue, duration=timedelta(minutes=10)
     )
     result = await handle.result()
-    await keep_history(handle, "warned_then_expired_local_calls")
+    await keep_history(handle, "warned_then_expired_few_calls")
 
     events = (await handle.fetch_history()).events
     scheduled = [e for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
@@ -121,25 +141,82 @@ async def test_a_warned_session_ends_without_one_activity_task_on_the_server(
         "record_snapshot",  # periodic, every 5 minutes
         "record_warning",  # 80 % of the time
         "start_delivery",
-        "halt_algorithm",
-        "cancel_orders",
-        "flatten_positions",
-        "update_portfolio",
-        "record_snapshot",  # final
-        "finish_session",
-        "notify_ended",
-        "start_delivery",
+        "run_steps",
+        "run_steps",
+        "run_steps",
     ]
+    calls = run_steps_results(events)
+    assert [c.ran if c else None for c in calls] == [
+        [
+            TerminationStep.HALT_ALGORITHM,
+            TerminationStep.CANCEL_ORDERS,
+            TerminationStep.FLATTEN_POSITIONS,
+            TerminationStep.UPDATE_PORTFOLIO,
+            TerminationStep.FINAL_PERFORMANCE,
+        ],
+        [TerminationStep.FINAL_STATUS],  # under DATABASE_RETRY: it never gives up
+        [TerminationStep.NOTIFY],
+    ]
+    finished = [c.finished.status if c and c.finished else None for c in calls]
+    assert finished == [None, SessionStatus.EXPIRED, None]
+    # The last call handed the notification over itself: no start_delivery after it.
+    assert [bool(c and c.delivery_started) for c in calls] == [False, False, True]
+
+
+async def test_a_subscriber_gets_the_ended_webhook_handed_over_by_the_last_call(
+    time_env: WorkflowEnvironment, sessionmaker: Sessionmaker, task_queue: str
+) -> None:
+    """The NOTIFY call starts the delivery workflow itself, from inside the local activity."""
+    account = new_account()
+    with webhook_receiver(SECRET) as receiver:
+        subscription = await subscribe(sessionmaker, receiver.url, account)
+        try:
+            handle, values = await start_session(
+                time_env, sessionmaker, task_queue, account_id=account
+            )
+            await wait_until_active(handle)
+            await handle.signal(
+                TradingSessionWorkflow.request_termination,
+                TerminationRequest(reason="desk closed", actor="op-jane"),
+            )
+            await handle.result()
+            async with sessionmaker() as db:
+                notification_id = await NotificationRepository(db).id_for(f"{values['id']}:ended")
+            assert notification_id is not None
+            delivery = time_env.client.get_workflow_handle_for(
+                NotificationDeliveryWorkflow.run, notification_workflow_id(notification_id)
+            )
+            delivered = await delivery.result()
+        finally:
+            await deactivate(sessionmaker, [subscription])
+
+    events = (await handle.fetch_history()).events
+    local = [t for t in map(local_activity_type, events) if t not in (None, "check_session")]
+    assert local == ["activate_session", "run_steps", "run_steps", "run_steps"]
+    assert subscription in delivered.delivered
+    assert [r.event for r in receiver.received] == ["session.ended"]
 
 
 class FlakyBroker(PaperBroker):
-    """The paper broker behind a link that is down until the test brings it back."""
+    """The paper broker behind a link that is down until the test brings it back.
+
+    Counts what reached it: the cancels, and the flatten attempts and those that got through.
+    """
 
     link_up = False
+    cancels = 0
+    flatten_attempts = 0
+    flattens = 0
+
+    async def cancel_open_orders(self, session_id: str) -> list[str]:
+        self.cancels += 1
+        return await super().cancel_open_orders(session_id)
 
     async def flatten_positions(self, session_id: str) -> list[ClosingFill]:
+        self.flatten_attempts += 1
         if not self.link_up:
             raise ConnectionError("broker unreachable")
+        self.flattens += 1
         return await super().flatten_positions(session_id)
 
 
@@ -176,7 +253,7 @@ async def test_a_step_that_gives_up_leaves_cleanup_failed_until_an_operator_retr
         RetryCleanupRequest(actor="op-jane", reason="broker link restored"),
     )
     result = await handle.result()
-    await keep_history(handle, "cleanup_failed_then_retried_local_calls")
+    await keep_history(handle, "cleanup_failed_then_retried_few_calls")
 
     assert stuck.status is SessionStatus.CLEANUP_FAILED
     assert failed_row.status == SessionStatus.CLEANUP_FAILED
@@ -190,3 +267,16 @@ async def test_a_step_that_gives_up_leaves_cleanup_failed_until_an_operator_retr
     assert steps.count("flatten_positions") == 1
     assert actions.count("algorithm.halted") == 1  # resumed from the failed step
     assert [a for a in actions if a.startswith("cleanup")] == ["cleanup.failed", "cleanup.retried"]
+    # Ten attempts of the first call (halt and cancel ran in the first only), then the resume.
+    assert (broker.cancels, broker.flatten_attempts, broker.flattens) == (1, 11, 1)
+    events = (await handle.fetch_history()).events
+    resumed = [c.ran for c in run_steps_results(events) if c is not None]
+    assert resumed == [
+        [
+            TerminationStep.FLATTEN_POSITIONS,
+            TerminationStep.UPDATE_PORTFOLIO,
+            TerminationStep.FINAL_PERFORMANCE,
+        ],
+        [TerminationStep.FINAL_STATUS],
+        [TerminationStep.NOTIFY],
+    ]

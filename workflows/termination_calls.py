@@ -1,0 +1,89 @@
+"""The termination sequence in three local activity calls instead of one per step.
+
+Each local activity costs the worker a workflow activation (sandbox entry, payload visiting,
+command encoding) on top of its own work; an expiry wave of a thousand sessions made the
+worker's single core the bottleneck at nine per session end. ``run_steps`` runs a stretch of
+steps in one call, each exactly as its own activity did, so a session ends in three.
+"""
+
+from dataclasses import dataclass
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.termination_sequence import TerminationSequenceActivities
+    from domain.messages import StepInput
+    from domain.termination import (
+        STEP_FAILED,
+        TERMINATION_SEQUENCE,
+        RunStepsInput,
+        RunStepsResult,
+        TerminationStep,
+        steps_between,
+    )
+    from workflows.policies import DATABASE_RETRY, LOCAL_RETRY_THRESHOLD, STEP_RETRY, STEP_TIMEOUT
+
+# Runs from before this change ran a local activity per step and must replay as they ran;
+# checked once where the wind-down starts, so a run never mixes the two.
+TERMINATION_IN_FEW_CALLS = "termination-in-few-calls"
+
+
+@dataclass(frozen=True)
+class StepCall:
+    """One call: the steps up to and including ``last``, under one retry policy."""
+
+    last: TerminationStep
+    retry_policy: RetryPolicy
+
+
+# Split where the retry policy changes. The final status involves only our own database, so
+# it waits an outage out; every other step gives up after STEP_RETRY and parks the session
+# CLEANUP_FAILED. A call's attempts are shared by its steps: a step that follows flaky ones
+# in its call may park with fewer than ten of its own, still after about five minutes.
+# The NOTIFY call also hands the notification to its delivery workflow.
+STEP_CALLS: tuple[StepCall, ...] = (
+    StepCall(TerminationStep.FINAL_PERFORMANCE, STEP_RETRY),
+    StepCall(TerminationStep.FINAL_STATUS, DATABASE_RETRY),
+    StepCall(TerminationStep.NOTIFY, STEP_RETRY),
+)
+
+
+def call_from(first: TerminationStep) -> StepCall:
+    """The call that runs ``first``: on a resume it starts there, mid-call."""
+    at = TERMINATION_SEQUENCE.index(first)
+    return next(c for c in STEP_CALLS if TERMINATION_SEQUENCE.index(c.last) >= at)
+
+
+async def run_steps(first: TerminationStep, step_input: StepInput) -> RunStepsResult:
+    """Run ``first`` through the end of its call as one local activity.
+
+    Raises ApplicationError (or ActivityError if the call timed out as a whole) when its
+    retries are exhausted; ``gave_up`` says at which step.
+    """
+    call = call_from(first)
+    return await workflow.execute_local_activity_method(
+        TerminationSequenceActivities.run_steps,
+        RunStepsInput(step=step_input, first=first, last=call.last, step_timeout=STEP_TIMEOUT),
+        # Each step, and the hand-over, is held to STEP_TIMEOUT inside the call; this bound
+        # only catches a worker too stuck to enforce that.
+        start_to_close_timeout=STEP_TIMEOUT * (len(steps_between(first, call.last)) + 1),
+        retry_policy=call.retry_policy,
+        local_retry_threshold=LOCAL_RETRY_THRESHOLD,
+    )
+
+
+def gave_up(
+    err: ActivityError | ApplicationError, first: TerminationStep
+) -> tuple[TerminationStep, str]:
+    """The step a call gave up at, and why.
+
+    A step's own failure names the step (a local activity's exception arrives unwrapped, a
+    regular one's as the cause). A call that timed out as a whole names none: its first step
+    stands for it, and resuming there skips the steps recorded since.
+    """
+    named = err if isinstance(err, ApplicationError) else err.cause
+    if isinstance(named, ApplicationError) and named.type == STEP_FAILED and named.details:
+        return TerminationStep(named.details[0]), named.message
+    return first, str(err.cause or err)
