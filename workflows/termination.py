@@ -1,6 +1,6 @@
 """The termination sequence of the session workflow: its steps in order, CLEANUP_FAILED, retry.
 
-Runs from after TERMINATION_IN_FEW_CALLS make three calls (``termination_calls.py``); older
+Runs from after TERMINATION_IN_FEW_CALLS make two calls (``termination_calls.py``); older
 runs go on with a call per step (``run_step``).
 """
 

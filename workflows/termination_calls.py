@@ -1,9 +1,9 @@
-"""The termination sequence in three local activity calls instead of one per step.
+"""The termination sequence in two local activity calls instead of one per step.
 
 Each local activity costs the worker a workflow activation (sandbox entry, payload visiting,
 command encoding) on top of its own work; an expiry wave of a thousand sessions made the
 worker's single core the bottleneck at nine per session end. ``run_steps`` runs a stretch of
-steps in one call, each exactly as its own activity did, so a session ends in three.
+steps in one call, each exactly as its own activity did, so a session ends in two.
 """
 
 from dataclasses import dataclass
@@ -38,15 +38,16 @@ class StepCall:
     retry_policy: RetryPolicy
 
 
-# Split where the retry policy changes. The final status involves only our own database, so
-# it waits an outage out; every other step gives up after STEP_RETRY and parks the session
-# CLEANUP_FAILED. A call's attempts are shared by its steps: a step that follows flaky ones
-# in its call may park with fewer than ten of its own, still after about five minutes.
-# The NOTIFY call also hands the notification to its delivery workflow.
+# Split where the retry policy changes. The steps that reach the outside world (the
+# algorithm, the broker) give up after STEP_RETRY and park the session CLEANUP_FAILED; a
+# call's attempts are shared by its steps, so a step that follows flaky ones may park with
+# fewer than ten of its own, still after about five minutes. The final status and the
+# notification involve only our own database and wait an outage out: once the final status
+# is written the session can no longer become CLEANUP_FAILED. The last call also hands the
+# notification to its delivery workflow.
 STEP_CALLS: tuple[StepCall, ...] = (
     StepCall(TerminationStep.FINAL_PERFORMANCE, STEP_RETRY),
-    StepCall(TerminationStep.FINAL_STATUS, DATABASE_RETRY),
-    StepCall(TerminationStep.NOTIFY, STEP_RETRY),
+    StepCall(TerminationStep.NOTIFY, DATABASE_RETRY),
 )
 
 
