@@ -26,6 +26,16 @@ async def check_now_signals(client: Client, session_id: str) -> int:
     )
 
 
+async def active_with_position(api: httpx.AsyncClient, loss_limit: str) -> str:
+    """An ACTIVE session holding 10 ACME bought at 100."""
+    body = session_body(loss_limit=loss_limit)
+    session_id = str(body["session_id"])
+    await api.post("/sessions", json=body)
+    await wait_for_status(api, session_id, {"ACTIVE"})
+    await api.post(f"/sessions/{session_id}/fills", json=fill_body("o", "BUY", "10", "100"))
+    return session_id
+
+
 def ingest_checks(metrics_text: str, source: str, outcome: str) -> float:
     prefix = f'trading_ingest_checks_total{{outcome="{outcome}",source="{source}"}} '
     for line in metrics_text.splitlines():
@@ -37,12 +47,8 @@ def ingest_checks(metrics_text: str, source: str, outcome: str) -> float:
 async def test_marks_far_from_the_limit_are_checked_without_waking_the_workflow(
     api: httpx.AsyncClient, dev_client: Client
 ) -> None:
-    body = session_body(loss_limit="1000")
-    session_id = body["session_id"]
-    await api.post("/sessions", json=body)
-    await wait_for_status(api, session_id, {"ACTIVE"})
+    session_id = await active_with_position(api, loss_limit="1000")
 
-    await api.post(f"/sessions/{session_id}/fills", json=fill_body("o", "BUY", "10", "100"))
     for price in ("99", "98.5", "60"):  # losses 10, 15, 400: all below 80 % of 1000
         response = await api.post(f"/sessions/{session_id}/marks", json=mark_body(price))
         assert response.status_code == 201
@@ -56,11 +62,7 @@ async def test_marks_far_from_the_limit_are_checked_without_waking_the_workflow(
 async def test_a_mark_that_reaches_the_warning_threshold_wakes_the_workflow_to_warn(
     api: httpx.AsyncClient, dev_client: Client
 ) -> None:
-    body = session_body(loss_limit="1000")
-    session_id = body["session_id"]
-    await api.post("/sessions", json=body)
-    await wait_for_status(api, session_id, {"ACTIVE"})
-    await api.post(f"/sessions/{session_id}/fills", json=fill_body("o", "BUY", "10", "100"))
+    session_id = await active_with_position(api, loss_limit="1000")
 
     await api.post(f"/sessions/{session_id}/marks", json=mark_body("15"))  # loss 850: 85 %
 
@@ -79,11 +81,7 @@ async def test_a_mark_that_reaches_the_warning_threshold_wakes_the_workflow_to_w
 
 
 async def test_a_breaching_mark_ends_the_session_at_once(api: httpx.AsyncClient) -> None:
-    body = session_body(loss_limit="100")
-    session_id = body["session_id"]
-    await api.post("/sessions", json=body)
-    await wait_for_status(api, session_id, {"ACTIVE"})
-    await api.post(f"/sessions/{session_id}/fills", json=fill_body("o", "BUY", "10", "100"))
+    session_id = await active_with_position(api, loss_limit="100")
 
     await api.post(f"/sessions/{session_id}/marks", json=mark_body("89"))  # loss 110
 
