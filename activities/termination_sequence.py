@@ -1,8 +1,8 @@
 """Several termination steps in one activity call, each exactly as its own activity runs it.
 
 A local activity costs the worker a workflow activation on top of its own work, and a session's
-end used to take nine of them; run in a few calls, an expiry wave of sessions costs the
-(single-core) worker a third as many. Each step keeps its own code, transaction, record and
+end used to take nine of them; in two calls, an expiry wave of sessions costs the
+(single-core) worker far fewer. Each step keeps its own code, transaction, record and
 audit event, so a retried call finds the steps done before and repeats none of their effects.
 """
 

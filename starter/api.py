@@ -21,6 +21,7 @@ from starter import (
     notifications_api,
     orders_api,
     performance_api,
+    trades_service,
 )
 from starter.auth import (
     ChangeSession,
@@ -247,7 +248,7 @@ def _routes() -> APIRouter:
         _: IngestTrades,
     ) -> FillOut:
         """Record a fill once (a repeated fill id returns the stored one) and check at once."""
-        fill, created = await service.record_fill(session_id, body)
+        fill, created = await trades_service.record_fill(service, session_id, body)
         if not created:
             response.status_code = status.HTTP_200_OK
         return fill
@@ -257,7 +258,7 @@ def _routes() -> APIRouter:
         session_id: str, body: MarkRequest, service: ServiceDep, _: IngestTrades
     ) -> MarkOut:
         """Record a mark price; open positions are valued at the latest mark."""
-        return await service.record_mark(session_id, body)
+        return await trades_service.record_mark(service, session_id, body)
 
     return router
 

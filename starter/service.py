@@ -12,9 +12,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from activities.metrics import Metrics
-from domain.limits import DEFAULT_WARNING_THRESHOLDS, must_wake_workflow, session_loss
+from domain.limits import DEFAULT_WARNING_THRESHOLDS
 from domain.messages import (
-    CheckRequest,
     ExtendDeadlineInput,
     GateRequest,
     RetryCleanupRequest,
@@ -26,12 +25,8 @@ from domain.status import SessionStatus, is_terminal
 from starter.errors import ConflictError, InvalidRequestError, NotFoundError
 from starter.schemas import (
     ExtendDeadlineRequest,
-    FillOut,
-    FillRequest,
     GateChangeRequest,
     GateOut,
-    MarkOut,
-    MarkRequest,
     RetryCleanupBody,
     SessionOut,
     SetLossLimitRequest,
@@ -41,7 +36,6 @@ from starter.schemas import (
 from starter.session_start import check_same_session, start_options, workflow_input
 from starter.settings import Settings
 from store.audit import AuditRepository
-from store.ledger import LedgerRepository, NewFill
 from store.models import TradingSession
 from store.sessions import SessionNotFoundError, SessionRepository
 from workflows.session import TradingSessionWorkflow, workflow_id_for
@@ -245,78 +239,6 @@ class SessionService:
             raise ConflictError(f"session {session_id!r} cannot change: {err.message}") from err
         return view
 
-    async def record_fill(self, session_id: str, request: FillRequest) -> tuple[FillOut, bool]:
-        """Apply a fill once under the session's row lock and check the loss it leaves."""
-        fill = NewFill(
-            fill_id=request.fill_id,
-            symbol=request.symbol,
-            side=request.side,
-            quantity=request.quantity,
-            price=request.price,
-            fee=request.fee,
-            executed_at=request.executed_at or datetime.now(UTC),
-        )
-        wake = False
-        async with self.sessionmaker.begin() as db:
-            ledger = LedgerRepository(db)
-            existing = await ledger.get_fill(session_id, request.fill_id)
-            session = (
-                None if existing is not None else await self._lock_open_session(db, session_id)
-            )
-            row, created = await ledger.apply_fill(session_id, fill)
-            if not created and not _same_fill(row, fill):
-                raise ConflictError(
-                    f"fill {request.fill_id!r} was already recorded with other values",
-                    field="fill_id",
-                )
-            if created and session is not None:
-                wake = await self._check_loss(ledger, session, "fill")
-            out = FillOut.model_validate(row)
-        out.duplicate = not created
-        if wake:
-            await self._wake(session_id, "fill")
-        return out, created
-
-    async def record_mark(self, session_id: str, request: MarkRequest) -> MarkOut:
-        marked_at = request.marked_at or datetime.now(UTC)
-        async with self.sessionmaker.begin() as db:
-            session = await self._lock_open_session(db, session_id)
-            ledger = LedgerRepository(db)
-            await ledger.add_mark(session_id, request.symbol, request.price, marked_at)
-            wake = await self._check_loss(ledger, session, "mark")
-        if wake:
-            await self._wake(session_id, "mark")
-        return MarkOut(
-            session_id=session_id, symbol=request.symbol, price=request.price, marked_at=marked_at
-        )
-
-    async def _check_loss(
-        self, ledger: LedgerRepository, session: TradingSession, source: str
-    ) -> bool:
-        """The check a fill or mark gets at once, under the row lock that serialises them,
-        so it sees every event before it. Only a loss near or past the limit wakes the
-        workflow, which decides: most marks then cost one read instead of a workflow task."""
-        figures = await ledger.pnl(session.id)
-        loss = session_loss(figures.realized_pnl, figures.unrealized_pnl)
-        wake = must_wake_workflow(loss, session.loss_limit, session.warning_thresholds)
-        self.metrics.ingest_checks.labels(source, "woke" if wake else "quiet").inc()
-        return wake
-
-    async def _lock_open_session(self, db: AsyncSession, session_id: str) -> TradingSession:
-        row = await self._get_row(SessionRepository(db), session_id, for_update=True)
-        if SessionStatus(row.status) not in _OPEN_STATUSES:
-            raise ConflictError(f"session {session_id!r} is {row.status}: it takes no more trades")
-        return row
-
-    async def _wake(self, session_id: str, source: str) -> None:
-        # The data is committed already; if the signal is lost the periodic check still sees it.
-        try:
-            await self._handle(session_id).signal(
-                TradingSessionWorkflow.check_now, CheckRequest(source=source)
-            )
-        except RPCError as err:
-            log.warning("could not wake session %s: %s", session_id, err.message)
-
     async def _get_row(
         self, repo: SessionRepository, session_id: str, *, for_update: bool = False
     ) -> TradingSession:
@@ -329,13 +251,6 @@ class SessionService:
         return self.client.get_workflow_handle_for(
             TradingSessionWorkflow.run, workflow_id_for(session_id)
         )
-
-
-def _same_fill(row: object, fill: NewFill) -> bool:
-    return all(
-        getattr(row, name) == getattr(fill, name)
-        for name in ("symbol", "side", "quantity", "price", "fee")
-    )
 
 
 def gate_of(row: TradingSession) -> GateOut:

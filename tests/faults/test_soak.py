@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
+from starter import trades_service
 from starter.errors import ConflictError
 from starter.schemas import FillRequest, MarkRequest, StartSessionRequest, TerminateRequest
 from starter.service import SessionService
@@ -168,7 +169,9 @@ async def test_sessions_under_random_feed_each_end_once_flat_and_fully_audited(
     late_refused = 0
     for plan in sessions:
         with contextlib.suppress(ConflictError):
-            await service.record_fill(plan.session_id, _fill(plan, "late", "BUY", 1))
+            await trades_service.record_fill(
+                service, plan.session_id, _fill(plan, "late", "BUY", 1)
+            )
             continue
         late_refused += 1
 
@@ -229,14 +232,14 @@ async def _feed(service: SessionService, plan: Plan, load: Load) -> None:
                 quantity = rng.randint(1, 10)
                 if side == "SELL":
                     quantity = min(quantity, plan.position)
-                await service.record_fill(
-                    plan.session_id, _fill(plan, f"f{plan.fills}", side, quantity)
+                await trades_service.record_fill(
+                    service, plan.session_id, _fill(plan, f"f{plan.fills}", side, quantity)
                 )
                 plan.fills += 1
                 plan.position += quantity if side == "BUY" else -quantity
             else:
-                await service.record_mark(
-                    plan.session_id, MarkRequest(symbol="SOAK", price=plan.price)
+                await trades_service.record_mark(
+                    service, plan.session_id, MarkRequest(symbol="SOAK", price=plan.price)
                 )
                 plan.marks += 1
         except ConflictError:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from starter import trades_service
 from starter.schemas import FillRequest, MarkRequest, StartSessionRequest, TerminateRequest
 from starter.service import SessionService
 from tests.faults.conftest import (
@@ -68,8 +69,10 @@ async def test_worker_killed_before_flatten_ends_session_once_after_restart(
             quantity=Decimal(10),
             price=Decimal(price),
         )
-        await service.record_fill(session_id, request)
-        await service.record_mark(session_id, MarkRequest(symbol=symbol, price=Decimal(mark)))
+        await trades_service.record_fill(service, session_id, request)
+        await trades_service.record_mark(
+            service, session_id, MarkRequest(symbol=symbol, price=Decimal(mark))
+        )
 
     # Hold the positions: halt and cancel never touch them, flatten waits on this lock.
     async with engine.connect() as blocker:
