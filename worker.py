@@ -10,6 +10,7 @@ import signal
 from datetime import timedelta
 
 import httpx
+import uvloop
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -137,4 +138,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # uvloop's event loop costs the worker less CPU per workflow task than asyncio's own.
+    uvloop.run(main())
