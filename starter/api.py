@@ -36,6 +36,7 @@ from starter.auth import (
     require,
     require_for_session,
 )
+from starter.deps import ServiceDep
 from starter.errors import ServiceError
 from starter.key_cache import KeyCache
 from starter.keys_service import KeyService, Principal
@@ -61,14 +62,6 @@ from starter.settings import Settings
 from starter.temporal_client import connect
 from store.db import create_engine, create_sessionmaker
 
-
-async def _service(request: Request) -> SessionService:
-    # async: FastAPI runs a plain `def` dependency in a worker thread, on every request.
-    service: SessionService = request.app.state.service
-    return service
-
-
-ServiceDep = Annotated[SessionService, Depends(_service)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422, 503)

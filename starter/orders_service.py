@@ -7,12 +7,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.orders import OrderStatus
 from domain.positions import Side
-from starter.errors import ConflictError, NotFoundError
+from starter.errors import ConflictError
 from starter.schemas import Amount, Identifier, Money, Request, Symbol
-from starter.service import SessionService, gate_of
-from store.models import Order, TradingSession
+from starter.service import SessionService, gate_of, session_row
+from store.models import Order
 from store.orders import NewOrder, OrderRepository
-from store.sessions import SessionNotFoundError, SessionRepository
+from store.sessions import SessionRepository
 
 
 class OrderRequest(Request):
@@ -67,7 +67,7 @@ async def place_order(
         row = await orders.get(session_id, request.order_id)
         created = False
         if row is None:
-            session = await _session(SessionRepository(db), session_id, for_update=True)
+            session = await session_row(SessionRepository(db), session_id, for_update=True)
             gate = gate_of(session)
             if not gate.open:
                 raise GateClosedError(
@@ -89,18 +89,9 @@ async def list_orders(
 ) -> list[OrderOut]:
     """The session's orders, oldest first; 404 for an unknown session."""
     async with service.sessionmaker() as db:
-        await _session(SessionRepository(db), session_id)
+        await session_row(SessionRepository(db), session_id)
         rows = await OrderRepository(db).list(session_id, status=status)
     return [OrderOut.model_validate(row) for row in rows]
-
-
-async def _session(
-    repo: SessionRepository, session_id: str, *, for_update: bool = False
-) -> TradingSession:
-    try:
-        return await repo.get(session_id, for_update=for_update)
-    except SessionNotFoundError as err:
-        raise NotFoundError(str(err)) from err
 
 
 def _same_order(row: Order, order: NewOrder) -> bool:

@@ -42,8 +42,8 @@ from workflows.session import TradingSessionWorkflow, workflow_id_for
 
 log = logging.getLogger(__name__)
 
-# Fills and marks are only taken while trading can still happen.
-_OPEN_STATUSES = (SessionStatus.PENDING, SessionStatus.ACTIVE)
+# A session takes fills, marks and limit changes only while trading can still happen.
+OPEN_STATUSES = (SessionStatus.PENDING, SessionStatus.ACTIVE)
 
 
 class SessionService:
@@ -121,7 +121,7 @@ class SessionService:
 
     async def get_session(self, session_id: str) -> SessionOut:
         async with self.sessionmaker() as db:
-            row = await self._get_row(SessionRepository(db), session_id)
+            row = await session_row(SessionRepository(db), session_id)
         out = SessionOut.model_validate(row)
         if not is_terminal(out.status):
             out.live = await self.live_status(session_id)
@@ -130,7 +130,7 @@ class SessionService:
     async def live_status(self, session_id: str) -> SessionView | None:
         """The workflow's own view, or None when it cannot answer (not started, closed)."""
         try:
-            return await self._handle(session_id).query(TradingSessionWorkflow.get_status)
+            return await self.workflow_handle(session_id).query(TradingSessionWorkflow.get_status)
         except RPCError as err:
             log.info("live status of %s unavailable: %s", session_id, err.message)
             return None
@@ -151,7 +151,7 @@ class SessionService:
     async def terminate(self, session_id: str, request: TerminateRequest) -> SessionOut:
         """Ask the workflow to end the session; the audit trail records who asked and why."""
         async with self.sessionmaker.begin() as db:
-            row = await self._get_row(SessionRepository(db), session_id)
+            row = await session_row(SessionRepository(db), session_id)
             if is_terminal(SessionStatus(row.status)):
                 raise ConflictError(f"session {session_id!r} already ended ({row.status})")
             await AuditRepository(db).append(
@@ -161,7 +161,7 @@ class SessionService:
                 reason=request.reason,
                 workflow_id=row.workflow_id,
             )
-        await self._handle(session_id).signal(
+        await self.workflow_handle(session_id).signal(
             TradingSessionWorkflow.request_termination,
             TerminationRequest(reason=request.reason, actor=request.actor),
         )
@@ -197,7 +197,7 @@ class SessionService:
         """Close (pause) or open (resume) the trading gate; the session goes on."""
         row = await self._require_running(session_id)
         signal = TradingSessionWorkflow.pause if paused else TradingSessionWorkflow.resume
-        await self._handle(session_id).signal(
+        await self.workflow_handle(session_id).signal(
             signal, GateRequest(actor=request.actor, reason=request.reason)
         )
         return SessionOut.model_validate(row)
@@ -205,10 +205,10 @@ class SessionService:
     async def retry_cleanup(self, session_id: str, request: RetryCleanupBody) -> SessionOut:
         """Resume a termination parked in CLEANUP_FAILED, from the step that gave up."""
         async with self.sessionmaker() as db:
-            row = await self._get_row(SessionRepository(db), session_id)
+            row = await session_row(SessionRepository(db), session_id)
         if SessionStatus(row.status) is not SessionStatus.CLEANUP_FAILED:
             raise ConflictError(f"session {session_id!r} is {row.status}, not CLEANUP_FAILED")
-        await self._handle(session_id).signal(
+        await self.workflow_handle(session_id).signal(
             TradingSessionWorkflow.retry_cleanup,
             RetryCleanupRequest(actor=request.actor, reason=request.reason),
         )
@@ -217,13 +217,13 @@ class SessionService:
     async def gate(self, session_id: str) -> GateOut:
         """Open only while the session is ACTIVE and not paused or halting."""
         async with self.sessionmaker() as db:
-            row = await self._get_row(SessionRepository(db), session_id)
+            row = await session_row(SessionRepository(db), session_id)
         return gate_of(row)
 
     async def _require_running(self, session_id: str) -> TradingSession:
         async with self.sessionmaker() as db:
-            row = await self._get_row(SessionRepository(db), session_id)
-        if SessionStatus(row.status) not in _OPEN_STATUSES:
+            row = await session_row(SessionRepository(db), session_id)
+        if SessionStatus(row.status) not in OPEN_STATUSES:
             raise ConflictError(f"session {session_id!r} is {row.status}: it can no longer change")
         return row
 
@@ -231,7 +231,9 @@ class SessionService:
         self, session_id: str, update: Any, argument: Any, *, field: str
     ) -> SessionView:
         try:
-            view: SessionView = await self._handle(session_id).execute_update(update, argument)
+            view: SessionView = await self.workflow_handle(session_id).execute_update(
+                update, argument
+            )
         except WorkflowUpdateFailedError as err:
             message = str(err.cause.message if hasattr(err.cause, "message") else err.cause)
             raise InvalidRequestError(message, field=field) from err
@@ -239,18 +241,20 @@ class SessionService:
             raise ConflictError(f"session {session_id!r} cannot change: {err.message}") from err
         return view
 
-    async def _get_row(
-        self, repo: SessionRepository, session_id: str, *, for_update: bool = False
-    ) -> TradingSession:
-        try:
-            return await repo.get(session_id, for_update=for_update)
-        except SessionNotFoundError as err:
-            raise NotFoundError(str(err)) from err
-
-    def _handle(self, session_id: str) -> WorkflowHandle[TradingSessionWorkflow, object]:
+    def workflow_handle(self, session_id: str) -> WorkflowHandle[TradingSessionWorkflow, object]:
         return self.client.get_workflow_handle_for(
             TradingSessionWorkflow.run, workflow_id_for(session_id)
         )
+
+
+async def session_row(
+    repo: SessionRepository, session_id: str, *, for_update: bool = False
+) -> TradingSession:
+    """The session's row; an unknown id is the API's 404."""
+    try:
+        return await repo.get(session_id, for_update=for_update)
+    except SessionNotFoundError as err:
+        raise NotFoundError(str(err)) from err
 
 
 def gate_of(row: TradingSession) -> GateOut:

@@ -13,18 +13,15 @@ from temporalio.service import RPCError
 from domain.limits import must_wake_workflow, session_loss
 from domain.messages import CheckRequest
 from domain.status import SessionStatus
-from starter.errors import ConflictError, NotFoundError
+from starter.errors import ConflictError
 from starter.schemas import FillOut, FillRequest, MarkOut, MarkRequest
-from starter.service import SessionService
+from starter.service import OPEN_STATUSES, SessionService, session_row
 from store.ledger import LedgerRepository, NewFill
 from store.models import TradingSession
-from store.sessions import SessionNotFoundError, SessionRepository
-from workflows.session import TradingSessionWorkflow, workflow_id_for
+from store.sessions import SessionRepository
+from workflows.session import TradingSessionWorkflow
 
 log = logging.getLogger(__name__)
-
-# Fills and marks are only taken while trading can still happen.
-_OPEN_STATUSES = (SessionStatus.PENDING, SessionStatus.ACTIVE)
 
 
 async def record_fill(
@@ -89,22 +86,18 @@ async def _check_loss(
 
 
 async def _lock_open_session(db: AsyncSession, session_id: str) -> TradingSession:
-    try:
-        row = await SessionRepository(db).get(session_id, for_update=True)
-    except SessionNotFoundError as err:
-        raise NotFoundError(str(err)) from err
-    if SessionStatus(row.status) not in _OPEN_STATUSES:
+    row = await session_row(SessionRepository(db), session_id, for_update=True)
+    if SessionStatus(row.status) not in OPEN_STATUSES:
         raise ConflictError(f"session {session_id!r} is {row.status}: it takes no more trades")
     return row
 
 
 async def _wake(service: SessionService, session_id: str, source: str) -> None:
     # The data is committed already; if the signal is lost the periodic check still sees it.
-    handle = service.client.get_workflow_handle_for(
-        TradingSessionWorkflow.run, workflow_id_for(session_id)
-    )
     try:
-        await handle.signal(TradingSessionWorkflow.check_now, CheckRequest(source=source))
+        await service.workflow_handle(session_id).signal(
+            TradingSessionWorkflow.check_now, CheckRequest(source=source)
+        )
     except RPCError as err:
         log.warning("could not wake session %s: %s", session_id, err.message)
 
