@@ -7,6 +7,8 @@ audit event, so a retried call finds the steps done before and repeats none of t
 """
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from temporalio import activity
@@ -16,7 +18,7 @@ from activities.notifications import NotificationActivities
 from activities.performance import PerformanceActivities
 from activities.session import SessionActivities
 from activities.termination import TerminationActivities
-from domain.messages import FinishResult, NotificationRef, StepResult
+from domain.messages import FinishResult, NotificationRef, StepInput, StepResult
 from domain.termination import (
     STEP_FAILED,
     RunStepsInput,
@@ -26,6 +28,46 @@ from domain.termination import (
     finish_input,
     steps_between,
 )
+
+
+@dataclass(frozen=True)
+class StepActivity:
+    """The activity method that is a step, the class it belongs to, and its input."""
+
+    owner: type
+    method: Callable[[Any, Any], Awaitable[Any]]
+    input: Callable[[StepInput], Any]
+
+
+def _same(step: StepInput) -> StepInput:
+    return step
+
+
+# One table for both ways a step runs: inside ``run_steps`` and, in runs from before it, as
+# an activity of its own (workflows/termination.py ``run_step``).
+STEP_ACTIVITIES: dict[TerminationStep, StepActivity] = {
+    TerminationStep.HALT_ALGORITHM: StepActivity(
+        TerminationActivities, TerminationActivities.halt_algorithm, _same
+    ),
+    TerminationStep.CANCEL_ORDERS: StepActivity(
+        TerminationActivities, TerminationActivities.cancel_orders, _same
+    ),
+    TerminationStep.FLATTEN_POSITIONS: StepActivity(
+        TerminationActivities, TerminationActivities.flatten_positions, _same
+    ),
+    TerminationStep.UPDATE_PORTFOLIO: StepActivity(
+        TerminationActivities, TerminationActivities.update_portfolio, _same
+    ),
+    TerminationStep.FINAL_PERFORMANCE: StepActivity(
+        PerformanceActivities, PerformanceActivities.record_snapshot, final_snapshot_input
+    ),
+    TerminationStep.FINAL_STATUS: StepActivity(
+        SessionActivities, SessionActivities.finish_session, finish_input
+    ),
+    TerminationStep.NOTIFY: StepActivity(
+        TerminationActivities, TerminationActivities.notify_ended, _same
+    ),
+}
 
 
 class TerminationSequenceActivities:
@@ -42,6 +84,9 @@ class TerminationSequenceActivities:
         self.performance = performance
         self.sessions = sessions
         self.notifications = notifications
+        self._objects: dict[type, object] = {
+            type(o): o for o in (termination, performance, sessions, notifications)
+        }
 
     @activity.defn
     async def run_steps(self, input: RunStepsInput) -> RunStepsResult:
@@ -71,21 +116,8 @@ class TerminationSequenceActivities:
         return result
 
     async def _run(self, step: TerminationStep, input: RunStepsInput) -> Any:
-        match step:
-            case TerminationStep.HALT_ALGORITHM:
-                return await self.termination.halt_algorithm(input.step)
-            case TerminationStep.CANCEL_ORDERS:
-                return await self.termination.cancel_orders(input.step)
-            case TerminationStep.FLATTEN_POSITIONS:
-                return await self.termination.flatten_positions(input.step)
-            case TerminationStep.UPDATE_PORTFOLIO:
-                return await self.termination.update_portfolio(input.step)
-            case TerminationStep.FINAL_PERFORMANCE:
-                return await self.performance.record_snapshot(final_snapshot_input(input.step))
-            case TerminationStep.FINAL_STATUS:
-                return await self.sessions.finish_session(finish_input(input.step))
-            case TerminationStep.NOTIFY:
-                return await self.termination.notify_ended(input.step)
+        activity = STEP_ACTIVITIES[step]
+        return await activity.method(self._objects[activity.owner], activity.input(input.step))
 
     async def _hand_over(self, notification: NotificationRef, timeout: float) -> bool:
         """Start the notification's delivery; on failure leave it to the workflow's own call.

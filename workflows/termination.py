@@ -11,9 +11,8 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.performance import PerformanceActivities
-    from activities.session import SessionActivities
     from activities.termination import TerminationActivities
+    from activities.termination_sequence import STEP_ACTIVITIES
     from domain.messages import (
         SYSTEM_ACTOR,
         CleanupFailedInput,
@@ -30,8 +29,6 @@ with workflow.unsafe.imports_passed_through():
         TERMINATION_SEQUENCE,
         RunStepsResult,
         TerminationStep,
-        final_snapshot_input,
-        finish_input,
     )
     from workflows.policies import DATABASE_RETRY, STEP_RETRY, STEP_TIMEOUT, WRITE_TIMEOUT
     from workflows.session_calls import deliver
@@ -42,39 +39,19 @@ with workflow.unsafe.imports_passed_through():
 # ActivityError, but a local activity's own exception arrives unwrapped, as ApplicationError.
 STEP_GAVE_UP = (ActivityError, ApplicationError)
 
-StepActivity = Callable[[TerminationActivities, StepInput], Awaitable[Any]]
-# The steps that take the common input; the final snapshot and status build their own.
-_STEP_ACTIVITIES: dict[TerminationStep, StepActivity] = {
-    TerminationStep.HALT_ALGORITHM: TerminationActivities.halt_algorithm,
-    TerminationStep.CANCEL_ORDERS: TerminationActivities.cancel_orders,
-    TerminationStep.FLATTEN_POSITIONS: TerminationActivities.flatten_positions,
-    TerminationStep.UPDATE_PORTFOLIO: TerminationActivities.update_portfolio,
-    TerminationStep.NOTIFY: TerminationActivities.notify_ended,
-}
-
 
 async def run_step(step: TerminationStep, input: StepInput) -> Any:
     """Run one step as a local activity (see ``short_call``), in runs from before the patch.
 
     Raises one of STEP_GAVE_UP when its retries are exhausted.
     """
-    if step is TerminationStep.FINAL_PERFORMANCE:
-        return await short_call(
-            PerformanceActivities.record_snapshot,
-            final_snapshot_input(input),
-            start_to_close_timeout=STEP_TIMEOUT,
-            retry_policy=STEP_RETRY,
-        )
-    if step is TerminationStep.FINAL_STATUS:
-        return await short_call(
-            SessionActivities.finish_session,
-            finish_input(input),
-            start_to_close_timeout=STEP_TIMEOUT,
-            # Only our own database is involved: wait it out rather than give up.
-            retry_policy=DATABASE_RETRY,
-        )
+    activity = STEP_ACTIVITIES[step]
     return await short_call(
-        _STEP_ACTIVITIES[step], input, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY
+        activity.method,
+        activity.input(input),
+        start_to_close_timeout=STEP_TIMEOUT,
+        # The final status involves only our own database: wait it out rather than give up.
+        retry_policy=DATABASE_RETRY if step is TerminationStep.FINAL_STATUS else STEP_RETRY,
     )
 
 
