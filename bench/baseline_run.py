@@ -11,11 +11,9 @@ from rich.console import Console
 
 from bench.baseline import read_scans
 from bench.config import BenchConfig
-from bench.drive import IDLE_SECONDS, Drive, drive
+from bench.drive import Drive, drive
 from bench.figures import Distribution, RunFigures
 from bench.measure import record_drive, record_ends
-from bench.phases import STEADY_MARGIN
-from bench.plan import make_plan
 from bench.procs import ProcessSet
 from bench.sinks import DirectSink
 from bench.stack import ROOT, EmbeddedPostgres, child_env, make_data_dir, remove_data_dir
@@ -98,17 +96,11 @@ async def _baseline(
     figures = RunFigures(design="baseline", sessions_planned=config.sessions)
     engine = create_engine(database_url, config.concurrency)
     sink = DirectSink(create_sessionmaker(engine), config.concurrency)
-    origin = time.time() + IDLE_SECONDS + 1.0
     try:
         result = await drive(
             label="baseline",
-            plans=make_plan(config, origin, prefix),
+            config=config,
             sink=sink,
-            feed_interval=config.feed_interval,
-            seed=config.seed,
-            run_end=origin + config.run_seconds,
-            steady_from=origin + config.stagger_seconds + STEADY_MARGIN,
-            steady_until=min(origin + config.run_seconds, origin + config.session_seconds),
             processes=ProcessSet(pids),
             sessionmaker=create_sessionmaker(engine),
             prefix=prefix,

@@ -11,14 +11,16 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bench.config import BenchConfig
 from bench.dbfigures import count_active
-from bench.plan import SessionPlan
+from bench.plan import make_plan
 from bench.procs import ProcessSet
 from bench.sinks import Sink
 from bench.workload import FeedCounters, Workload
 
 SAMPLE_PERIOD = 2.0  # seconds between looks at the number of active sessions
 IDLE_SECONDS = 10.0
+STEADY_MARGIN = 5.0  # seconds after the last planned start before "steady state" begins
 
 
 class StackDied(RuntimeError):
@@ -46,30 +48,31 @@ class Drive:
 async def drive(
     *,
     label: str,
-    plans: list[SessionPlan],
+    config: BenchConfig,
     sink: Sink,
-    feed_interval: float,
-    seed: int,
-    run_end: float,
-    steady_from: float,
-    steady_until: float,
     processes: ProcessSet,
     sessionmaker: async_sessionmaker[AsyncSession] | None,
     prefix: str,
     console: Console,
     exited: Callable[[], str | None] = lambda: None,
 ) -> Drive:
-    """Start every session, feed them until ``run_end``; CPU is counted over exactly that.
+    """Start the planned sessions of ``config`` (ids beginning with ``prefix``) and feed
+    them for the run's length; CPU is counted over exactly that.
 
-    The caller leaves ``IDLE_SECONDS`` between now and the first start: the idle stack's
-    CPU is measured then, so fixed and per-check costs can be told apart.
+    The first start comes ``IDLE_SECONDS`` from now: the idle stack's CPU is measured then,
+    so fixed and per-check costs can be told apart.
     """
+    origin = time.time() + IDLE_SECONDS + 1.0
+    plans = make_plan(config, origin, prefix)
+    run_end = origin + config.run_seconds
+    steady_from = origin + config.stagger_seconds + STEADY_MARGIN
+    steady_until = min(run_end, origin + config.session_seconds)
     await processes.measure_idle(IDLE_SECONDS)
     began = time.time()
     driver_cpu = time.process_time()
     processes.start_window()
     sampler = asyncio.create_task(processes.sample_memory_forever())
-    workload = Workload(plans, sink, feed_interval, seed)
+    workload = Workload(plans, sink, config.feed_interval, config.seed)
     feeding = asyncio.create_task(workload.run(run_end))
     held = 0
     steady: list[tuple[float, dict[str, float]]] = []

@@ -2,17 +2,15 @@
 
 import asyncio
 import logging
-import time
 
 from rich.console import Console
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from bench.config import BenchConfig
-from bench.drive import IDLE_SECONDS, drive
+from bench.drive import drive
 from bench.figures import RunFigures
 from bench.measure import record_drive, record_ends, record_histories
-from bench.plan import make_plan
 from bench.procs import ProcessSet
 from bench.sinks import HttpSink
 from bench.stack import (
@@ -24,7 +22,6 @@ from starter.temporal_client import connect
 from store.db import create_engine, create_sessionmaker
 
 log = logging.getLogger("bench")
-STEADY_MARGIN = 5.0  # seconds after the last planned start before "steady state" begins
 
 
 def run_temporal(config: BenchConfig, console: Console, run_id: str) -> RunFigures:
@@ -79,17 +76,11 @@ async def _temporal(
     figures = RunFigures(design="temporal", sessions_planned=config.sessions)
     engine = create_engine(endpoints.database_url, 4) if endpoints.database_url else None
     sink = HttpSink(endpoints.api_url, config.concurrency, endpoints.api_key)
-    origin = time.time() + IDLE_SECONDS + 1.0
     try:
         result = await drive(
             label="Temporal",
-            plans=make_plan(config, origin, prefix),
+            config=config,
             sink=sink,
-            feed_interval=config.feed_interval,
-            seed=config.seed,
-            run_end=origin + config.run_seconds,
-            steady_from=origin + config.stagger_seconds + STEADY_MARGIN,
-            steady_until=min(origin + config.run_seconds, origin + config.session_seconds),
             processes=ProcessSet(endpoints.pids),
             sessionmaker=create_sessionmaker(engine) if engine else None,
             prefix=prefix,
