@@ -24,6 +24,7 @@ from temporalio.client import Client
 from starter.service import SessionService
 from starter.settings import Settings
 from tests.integration import conftest as integration
+from worker import create_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 SUMMARY_ENV = "TRADING_FAULTS_SUMMARY"
@@ -235,3 +236,12 @@ def service(
         temporal_address=dev_server, database_url=database_url, temporal_task_queue=task_queue
     )
     return SessionService(dev_client, sessionmaker, settings)
+
+
+@pytest.fixture
+async def worker(
+    dev_client: Client, task_queue: str, sessionmaker: async_sessionmaker[AsyncSession]
+) -> Any:
+    """A worker in this process on the test's task queue."""
+    async with create_worker(dev_client, task_queue, sessionmaker) as running:
+        yield running

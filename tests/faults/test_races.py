@@ -13,14 +13,12 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client
 
 from starter import trades_service
 from starter.errors import ConflictError
 from starter.schemas import FillRequest, StartSessionRequest, TerminateRequest
 from starter.service import SessionService
 from tests.faults.conftest import TERMINAL, duplicated_effects, eventually, session_status
-from worker import create_worker
 
 RACES = 10
 
@@ -49,14 +47,6 @@ async def start(service: SessionService, loss_limit: str) -> str:
         )
     )
     return session_id
-
-
-@pytest.fixture
-async def worker(
-    dev_client: Client, task_queue: str, sessionmaker: async_sessionmaker[AsyncSession]
-) -> Any:
-    async with create_worker(dev_client, task_queue, sessionmaker) as running:
-        yield running
 
 
 async def test_duplicate_late_and_after_end_fills_apply_once_or_are_refused(

@@ -19,14 +19,12 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client
 
 from starter import trades_service
 from starter.errors import ConflictError
 from starter.schemas import FillRequest, MarkRequest, StartSessionRequest, TerminateRequest
 from starter.service import SessionService
 from tests.faults.conftest import TERMINAL, duplicated_effects, eventually, session_status
-from worker import create_worker
 
 SEED = 7
 CENT = Decimal("0.01")
@@ -98,14 +96,6 @@ class ErrorLog(logging.Handler):
         message = record.getMessage()
         if record.levelno >= logging.ERROR or "Failed activation" in message:
             self.lines.append(f"{record.name}: {message[:300]}")
-
-
-@pytest.fixture
-async def worker(
-    dev_client: Client, task_queue: str, sessionmaker: async_sessionmaker[AsyncSession]
-) -> Any:
-    async with create_worker(dev_client, task_queue, sessionmaker) as running:
-        yield running
 
 
 @pytest.fixture
