@@ -40,6 +40,17 @@ dev_server = integration.dev_server
 dev_client = integration.dev_client
 
 
+# Audit actions that happen exactly once in every session that was activated and ended.
+ONCE_PER_SESSION = (
+    "session.activated",
+    "algorithm.halted",
+    "orders.cancelled",
+    "positions.flattened",
+    "portfolio.updated",
+    "session.ended",
+)
+
+
 def summary_path() -> Path:
     return Path(os.environ.get(SUMMARY_ENV) or DEFAULT_SUMMARY)
 

@@ -24,19 +24,16 @@ from starter import trades_service
 from starter.errors import ConflictError
 from starter.schemas import FillRequest, MarkRequest, StartSessionRequest, TerminateRequest
 from starter.service import SessionService
-from tests.faults.conftest import TERMINAL, duplicated_effects, eventually, session_status
+from tests.faults.conftest import (
+    ONCE_PER_SESSION,
+    TERMINAL,
+    duplicated_effects,
+    eventually,
+    session_status,
+)
 
 SEED = 7
 CENT = Decimal("0.01")
-# Each of these happens exactly once in every session that was activated.
-ONCE = (
-    "session.activated",
-    "algorithm.halted",
-    "orders.cancelled",
-    "positions.flattened",
-    "portfolio.updated",
-    "session.ended",
-)
 WARNINGS = ("warning.time", "warning.loss")
 # How long past its deadline a session may take to end: the expiry plus the cleanup steps.
 END_GRACE = 40.0
@@ -306,7 +303,7 @@ def _problems(plan: Plan, row: dict[str, Any]) -> list[str]:
         problems.append(f"{where}: not terminal")
     if row["open_positions"]:
         problems.append(f"{where}: {row['open_positions']} positions not flat")
-    for action in ONCE:
+    for action in ONCE_PER_SESSION:
         if row["actions"].get(action, 0) != 1:
             problems.append(f"{where}: {action} x{row['actions'].get(action, 0)}")
     for action in WARNINGS:

@@ -13,6 +13,7 @@ from starter import trades_service
 from starter.schemas import FillRequest, MarkRequest, StartSessionRequest, TerminateRequest
 from starter.service import SessionService
 from tests.faults.conftest import (
+    ONCE_PER_SESSION,
     TERMINAL,
     Proc,
     duplicated_effects,
@@ -21,15 +22,6 @@ from tests.faults.conftest import (
     session_status,
     stack_env,
     start_worker,
-)
-
-AUDIT_TRAIL = (
-    "session.activated",
-    "algorithm.halted",
-    "orders.cancelled",
-    "positions.flattened",
-    "portfolio.updated",
-    "session.ended",
 )
 
 
@@ -150,7 +142,7 @@ async def test_worker_killed_before_flatten_ends_session_once_after_restart(
     assert portfolio == realized  # the account's only session, settled once
     # Closing at the marks: ACME +40, BOLT +10, less the paper broker's fees.
     assert Decimal(30) < realized < Decimal(50)
-    for action in AUDIT_TRAIL:
+    for action in ONCE_PER_SESSION:
         assert actions.get(action) == 1, (action, actions)
     assert figures["duplicated_effects"] == 0
     assert figures["unhandled_errors"] == 0, [p.error_lines() for p in procs]
