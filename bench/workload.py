@@ -34,7 +34,6 @@ class FeedCounters:
     started: list[str] = field(default_factory=list)
     first_start_sent: float | None = None
     last_start_done: float | None = None
-    posts_ok: int = 0
     # When each accepted fill or mark was posted: the API checks each one as it records it.
     posts_ok_at: list[float] = field(default_factory=list)
     posts_ended: int = 0
@@ -42,8 +41,11 @@ class FeedCounters:
     breaches_posted: dict[str, float] = field(default_factory=dict)
     errors: Counter[str] = field(default_factory=Counter)
 
+    @property
+    def posts_ok(self) -> int:
+        return len(self.posts_ok_at)
+
     def accepted(self, posted_at: float) -> None:
-        self.posts_ok += 1
         self.posts_ok_at.append(posted_at)
 
     def posts_ok_between(self, begin: float, end: float) -> int:

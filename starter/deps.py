@@ -36,10 +36,8 @@ async def _settings(request: Request) -> Settings:
 
 
 async def _metrics(request: Request) -> Metrics:
-    """The app's metrics, made on first use: one registry per app, none shared globally."""
-    metrics: Metrics | None = getattr(request.app.state, "metrics", None)
-    if metrics is None:
-        metrics = request.app.state.metrics = Metrics()
+    """The app's own registry, made by its lifespan (none is shared between apps)."""
+    metrics: Metrics = request.app.state.metrics
     return metrics
 
 
