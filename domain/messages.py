@@ -143,9 +143,17 @@ class FinishResult(BaseModel):
 
 
 class CheckRequest(BaseModel):
-    """Signal that the session's PnL changed (a fill or a mark): check now, not at the tick."""
+    """Signal that the session's loss needs its workflow: check now (the data is in the store).
+
+    ``source`` says who found it (``fill``, ``mark``, ``marks`` for a market batch,
+    ``sweep``) and ``reason`` why (a ``domain.sweep.WakeReason``). ``gate_closed`` says the
+    sender already closed the session's trading gate on a breach it saw, in the transaction
+    that found it; the workflow's own check confirms the breach or opens the gate again.
+    """
 
     source: str = "api"
+    reason: str | None = None
+    gate_closed: bool = False
 
 
 class ExtendDeadlineInput(BaseModel):

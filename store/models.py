@@ -6,7 +6,9 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Computed,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Numeric,
@@ -29,6 +31,14 @@ class Base(DeclarativeBase):
 
 class TradingSession(Base):
     __tablename__ = "trading_sessions"
+    # The sweeps read the open sessions only (migration 0005).
+    __table_args__ = (
+        Index(
+            "ix_trading_sessions_open",
+            "status",
+            postgresql_where=text("status IN ('PENDING', 'ACTIVE', 'ENDING', 'CLEANUP_FAILED')"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     account_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -48,6 +58,40 @@ class TradingSession(Base):
     workflow_id: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+    # A stable hash of the id, computed by the database (migration 0005): the sweep's shard.
+    shard_key: Mapped[int] = mapped_column(
+        BigInteger, Computed("(('x' || substr(md5(id), 1, 8))::bit(32)::bigint)", persisted=True)
+    )
+    # The last check other than a sweep's: by a fill, a mark or the workflow itself.
+    last_checked_at: Mapped[datetime | None]
+    last_checked_by: Mapped[str | None] = mapped_column(String(16))
+    # The LossUsedPct the workflow last published, and the loss thresholds it warned about.
+    published_loss_pct: Mapped[float] = mapped_column(Float, server_default="0")
+    loss_warnings_sent: Mapped[list[float]] = mapped_column(JSONB, server_default="[]")
+
+
+class MarketMark(Base):
+    """The latest price of a symbol for the whole market (``POST /marks``)."""
+
+    __tablename__ = "market_marks"
+
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    price: Mapped[Decimal]
+    marked_at: Mapped[datetime]
+    recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class FleetSweep(Base):
+    """When a shard of the fleet was last swept, and what the sweep found."""
+
+    __tablename__ = "fleet_sweeps"
+
+    shard_count: Mapped[int] = mapped_column(primary_key=True)
+    shard: Mapped[int] = mapped_column(primary_key=True)
+    due_at: Mapped[datetime]
+    swept_at: Mapped[datetime]
+    sessions_checked: Mapped[int]
+    signals_sent: Mapped[int]
 
 
 class Position(Base):

@@ -1,0 +1,67 @@
+"""What the fleet sweep decides for each open session: which workflows need waking, and why.
+
+The sweep computes every open session's loss in one statement (``store/fleet.py``), with the
+arithmetic of ``domain.limits``; these rules say which of those sessions must hear of it.
+A quiet session's workflow sleeps until its deadline: only a reached limit, an unsent
+warning or a moved ``LossUsedPct`` wakes it, and its own check stays authoritative.
+"""
+
+import hashlib
+from decimal import Decimal
+from enum import StrEnum
+
+from domain.limits import loss_used
+
+# The Web UI filter on LossUsedPct is true to within this many points (and one interval).
+LOSS_PCT_MOVE = 5.0
+
+
+class WakeReason(StrEnum):
+    """Why a session's workflow is woken; the first that applies, in this order."""
+
+    LIMIT = "limit"
+    WARNING = "warning"
+    MOVED = "moved"
+
+
+class CheckSource(StrEnum):
+    """Who checked a session's loss last: shown by ``GET /sessions/{id}``."""
+
+    SWEEP = "sweep"
+    FILL = "fill"
+    MARK = "mark"
+    WORKFLOW = "workflow"
+
+
+def shard_key(session_id: str) -> int:
+    """A stable hash of the session id: the first 32 bits of its MD5, as the database
+    computes ``trading_sessions.shard_key`` (migration 0005)."""
+    return int(hashlib.md5(session_id.encode(), usedforsecurity=False).hexdigest()[:8], 16)
+
+
+def shard_of(session_id: str, shards: int) -> int:
+    """The sweep shard that checks this session."""
+    return shard_key(session_id) % shards
+
+
+def loss_used_pct(loss: Decimal, loss_limit: Decimal) -> float:
+    """LossUsedPct as the workflow publishes it: whole percent of the limit, may pass 100."""
+    return float(round(100 * loss_used(loss, loss_limit)))
+
+
+def wake_reason(
+    loss: Decimal,
+    loss_limit: Decimal,
+    thresholds: list[float],
+    warned: list[float],
+    published_pct: float,
+) -> WakeReason | None:
+    """Whether a session's workflow must hear of the loss now, and why; None if not."""
+    used = loss_used(loss, loss_limit)
+    if loss >= loss_limit:
+        return WakeReason.LIMIT
+    if any(used >= t and t not in warned for t in thresholds):
+        return WakeReason.WARNING
+    if abs(loss_used_pct(loss, loss_limit) - published_pct) >= LOSS_PCT_MOVE:
+        return WakeReason.MOVED
+    return None
