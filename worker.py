@@ -7,9 +7,12 @@ for the embedded stack. Add more of them to scale out: they share the task queue
 import asyncio
 import logging
 import signal
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Any
 
 import httpx
+import temporalio.activity
 import uvloop
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
@@ -22,11 +25,13 @@ from activities.housekeeping import HousekeepingActivities
 from activities.metrics import ActivityMetricsInterceptor, Metrics
 from activities.notifications import NotificationActivities
 from activities.performance import PerformanceActivities
+from activities.refusals import DataErrorsAreRefusals
 from activities.session import SessionActivities
+from activities.sweep import SweepActivities
 from activities.termination import TerminationActivities
 from activities.termination_sequence import TerminationSequenceActivities
 from starter.logging_setup import configure_logging
-from starter.schedules import ensure_schedules
+from starter.schedules import ensure_schedules, ensure_sweeps
 from starter.settings import Settings
 from starter.telemetry import serve_metrics, temporal_runtime
 from starter.temporal_client import connect
@@ -34,6 +39,7 @@ from store.db import create_engine, create_sessionmaker
 from workflows.housekeeping import HousekeepingWorkflow
 from workflows.notifications import NotificationDeliveryWorkflow
 from workflows.session import TradingSessionWorkflow
+from workflows.sweep import FleetSweepWorkflow
 
 log = logging.getLogger("worker")
 
@@ -48,10 +54,13 @@ def create_worker(
     http: httpx.AsyncClient | None = None,
     outage_alert_after: timedelta | None = None,
     max_cached_workflows: int = 5000,
+    replace_activities: Sequence[Callable[..., Any]] = (),
 ) -> Worker:
     """The worker with every workflow and activity of the service registered.
 
     The broker defaults to the paper broker on our own database; pass a real adapter here.
+    ``replace_activities`` stand in for the registered activities of the same name (fault
+    injection: a database that never answers one call).
     """
     metrics = metrics or Metrics()
     http = http or httpx.AsyncClient()
@@ -64,38 +73,57 @@ def create_worker(
     notifications = NotificationActivities(sessionmaker, http)
     performance = PerformanceActivities(sessionmaker)
     sequence = TerminationSequenceActivities(termination, performance, sessions, notifications)
+    sweep = SweepActivities(sessionmaker, performance, metrics)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[TradingSessionWorkflow, HousekeepingWorkflow, NotificationDeliveryWorkflow],
-        activities=[
-            sessions.activate_session,
-            sessions.check_session,
-            sessions.finish_session,
-            controls.record_warning,
-            controls.change_limits,
-            controls.set_trading_gate,
-            termination.halt_algorithm,
-            termination.cancel_orders,
-            termination.flatten_positions,
-            termination.update_portfolio,
-            termination.notify_ended,
-            termination.mark_cleanup_failed,
-            termination.resume_cleanup,
-            sequence.run_steps,
-            housekeeping.purge_ended_sessions,
-            notifications.start_delivery,
-            notifications.list_delivery_targets,
-            notifications.deliver_webhook,
-            notifications.record_delivery_failure,
-            notifications.mark_notification_delivered,
-            performance.record_snapshot,
+        workflows=[
+            TradingSessionWorkflow,
+            FleetSweepWorkflow,
+            HousekeepingWorkflow,
+            NotificationDeliveryWorkflow,
         ],
-        interceptors=[ActivityMetricsInterceptor(metrics)],
+        # What the workflows call; the termination steps run inside ``run_steps``.
+        activities=_replaced(
+            [
+                sessions.activate_session,
+                sessions.check_session,
+                controls.record_warning,
+                controls.change_limits,
+                controls.set_trading_gate,
+                controls.record_request,
+                controls.record_handler_failure,
+                termination.mark_cleanup_failed,
+                termination.resume_cleanup,
+                sequence.run_steps,
+                sweep.sweep_shard,
+                housekeeping.purge_ended_sessions,
+                notifications.start_delivery,
+                notifications.list_delivery_targets,
+                notifications.deliver_webhook,
+                notifications.record_delivery_failure,
+                notifications.mark_notification_delivered,
+            ],
+            replace_activities,
+        ),
+        # Outermost first: failures are counted as the workflow sees them.
+        interceptors=[ActivityMetricsInterceptor(metrics), DataErrorsAreRefusals()],
         # Every session is a long-running workflow: one evicted from the cache is replayed
         # from its whole history on its next tick. Keep as many as a worker holds sessions.
         max_cached_workflows=max_cached_workflows,
     )
+
+
+def _replaced(
+    registered: list[Callable[..., Any]], replacements: Sequence[Callable[..., Any]]
+) -> list[Callable[..., Any]]:
+    names = {activity_name(r) for r in replacements}
+    return [a for a in registered if activity_name(a) not in names] + list(replacements)
+
+
+def activity_name(function: Callable[..., Any]) -> str:
+    definition = temporalio.activity._Definition.must_from_callable(function)
+    return definition.name or function.__name__
 
 
 async def main() -> None:
@@ -109,6 +137,10 @@ async def main() -> None:
         await ensure_schedules(client, settings)
     except RPCError:
         log.exception("housekeeping schedules not ensured; sessions still run")
+    try:
+        await ensure_sweeps(client, settings)
+    except RPCError:
+        log.exception("fleet sweeps not ensured; fills and marks still wake their sessions")
     sessionmaker = create_sessionmaker(engine)
     broker = PaperBroker(sessionmaker, settings.paper_fee_rate)
     # One pooled HTTP client for every webhook the worker calls, closed on the way out.

@@ -1,16 +1,28 @@
 """Activities for what changes during a session: warnings, limit changes, the trading gate."""
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.metrics import Metrics
 from activities.refusals import locked_session
-from domain.messages import GateInput, LimitChangeInput, NotificationRef, WarningInput
+from domain.limits import WarningKind
+from domain.messages import (
+    GateInput,
+    HandlerFailureInput,
+    LimitChangeInput,
+    NotificationRef,
+    RequestAuditInput,
+    WarningInput,
+)
+from domain.status import SessionStatus
 from store.audit import AuditRepository
-from store.models import TradingSession
 from store.notifications import NotificationRepository
 from store.sessions import SessionRepository
+from store.termination import AlertRepository
+
+# Limits change only while the session runs: an ended one keeps what it ended with.
+CHANGEABLE = (SessionStatus.PENDING, SessionStatus.ACTIVE)
 
 
 class SessionControlActivities:
@@ -57,6 +69,8 @@ class SessionControlActivities:
                     },
                     dedupe_key=key,
                 )
+            if input.kind is WarningKind.LOSS:
+                await SessionRepository(db).add_loss_warning(input.session_id, input.threshold)
             notification_id = await NotificationRepository(db).id_for(key)
         activity.logger.info("warning sent: %s", message)
         return NotificationRef(notification_id=notification_id)
@@ -73,7 +87,15 @@ class SessionControlActivities:
             values["loss_limit"] = input.loss_limit
             details["loss_limit"] = str(input.loss_limit)
         async with self.sessionmaker.begin() as db:
-            row = await locked_session(SessionRepository(db), input.session_id)
+            sessions = SessionRepository(db)
+            row = await locked_session(sessions, input.session_id)
+            if row.status not in CHANGEABLE:
+                raise ApplicationError(
+                    f"session {input.session_id!r} is {row.status}: its limits can no longer "
+                    "change",
+                    type="SessionEnded",
+                    non_retryable=True,
+                )
             details.update(previous_end_time=row.end_time.isoformat())
             details.update(previous_loss_limit=str(row.loss_limit))
             written = await AuditRepository(db).append(
@@ -87,17 +109,14 @@ class SessionControlActivities:
                 dedupe_key=f"{input.session_id}:limits:{input.change_id}",
             )
             if written:
-                await db.execute(
-                    update(TradingSession)
-                    .where(TradingSession.id == input.session_id)
-                    .values(**values)
-                )
+                await sessions.change_limits(input.session_id, values)
 
     @activity.defn
     async def set_trading_gate(self, input: GateInput) -> None:
         """Open or close the session's trading gate (the algorithm's pre-trade check)."""
         async with self.sessionmaker.begin() as db:
-            await locked_session(SessionRepository(db), input.session_id)
+            sessions = SessionRepository(db)
+            await locked_session(sessions, input.session_id)
             written = await AuditRepository(db).append(
                 session_id=input.session_id,
                 action="gate.opened" if input.open else "gate.closed",
@@ -108,8 +127,43 @@ class SessionControlActivities:
                 dedupe_key=f"{input.session_id}:gate:{input.change_id}",
             )
             if written:
-                await db.execute(
-                    update(TradingSession)
-                    .where(TradingSession.id == input.session_id)
-                    .values(gate_open=input.open, gate_reason=input.reason)
-                )
+                await sessions.set_gate(input.session_id, open_=input.open, reason=input.reason)
+
+    @activity.defn
+    async def record_request(self, input: RequestAuditInput) -> None:
+        """Audit an operator's request as the workflow received it; a retry writes it once."""
+        async with self.sessionmaker.begin() as db:
+            await AuditRepository(db).append(
+                session_id=input.session_id,
+                action=input.action,
+                actor=input.actor,
+                reason=input.reason,
+                details=dict(input.details),
+                workflow_id=input.workflow_id,
+                run_id=input.run_id,
+                dedupe_key=f"{input.session_id}:{input.action}:{input.key}",
+            )
+
+    @activity.defn
+    async def record_handler_failure(self, input: HandlerFailureInput) -> None:
+        """A handler's activity gave up: an alert for an operator and an audit event."""
+        key = f"{input.session_id}:handler_failed:{input.key}"
+        message = f"{input.handler} of session {input.session_id} failed: {input.error}"
+        async with self.sessionmaker.begin() as db:
+            await AlertRepository(db).raise_alert(
+                kind="handler_failed",
+                message=message[:2000],
+                session_id=input.session_id,
+                dedupe_key=key,
+            )
+            await AuditRepository(db).append(
+                session_id=input.session_id,
+                action="handler.failed",
+                actor=input.actor,
+                reason=input.error[:2000],
+                details={"handler": input.handler},
+                workflow_id=input.workflow_id,
+                run_id=input.run_id,
+                dedupe_key=key,
+            )
+        activity.logger.error(message)

@@ -36,12 +36,28 @@ class Metrics:
             registry=r,
         )
         self.checks = Counter(
-            "trading_session_checks", "Loss checks performed by session workflows.", registry=r
+            "trading_session_checks",
+            "Loss checks of sessions, by who made them: the fleet sweep (one per session "
+            "swept) or the session's own workflow (woken by a fill, a mark or the sweep).",
+            ["source"],
+            registry=r,
         )
         self.check_lateness = Histogram(
             "trading_check_lateness_seconds",
-            "How late a periodic check ran after it was due.",
+            "How late a fleet sweep started after it was due.",
             buckets=LATENESS_BUCKETS,
+            registry=r,
+        )
+        self.sweep_duration = Histogram(
+            "trading_sweep_duration_seconds",
+            "How long one sweep of a shard took (its one statement and its signals).",
+            buckets=LATENESS_BUCKETS,
+            registry=r,
+        )
+        self.sweep_signals = Counter(
+            "trading_sweep_signals",
+            "Session workflows the fleet sweep woke, by why (limit, warning, moved).",
+            ["reason"],
             registry=r,
         )
         self.ingest_checks = Counter(

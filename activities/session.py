@@ -7,6 +7,7 @@ from temporalio import activity
 
 from activities.metrics import Metrics
 from activities.refusals import refusal
+from domain.limits import session_loss
 from domain.messages import (
     SYSTEM_ACTOR,
     ActivateInput,
@@ -16,6 +17,7 @@ from domain.messages import (
     PnlSnapshot,
 )
 from domain.status import IllegalTransitionError, SessionStatus
+from domain.sweep import CheckSource, loss_used_pct
 from store.audit import AuditRepository
 from store.ledger import LedgerRepository
 from store.sessions import SessionNotFoundError, SessionRepository
@@ -62,16 +64,20 @@ class SessionActivities:
 
     @activity.defn
     async def check_session(self, input: CheckInput) -> PnlSnapshot:
-        """Read the session's PnL; the workflow judges it."""
-        if input.due_at is not None:
-            lateness = (datetime.now(UTC) - input.due_at).total_seconds()
-            self.metrics.check_lateness.observe(max(0.0, lateness))
-        self.metrics.checks.inc()
+        """Read the session's PnL and record the check with the LossUsedPct the workflow will
+        publish, so the sweep knows what the Web UI shows; the workflow judges the figures."""
+        self.metrics.checks.labels(CheckSource.WORKFLOW.value).inc()
         info = activity.info()
         outage = datetime.now(UTC) - info.scheduled_time if info.attempt > 1 else timedelta(0)
         try:
-            async with self.sessionmaker() as db:
+            async with self.sessionmaker.begin() as db:
                 figures = await LedgerRepository(db).pnl(input.session_id)
+                loss = session_loss(figures.realized_pnl, figures.unrealized_pnl)
+                await SessionRepository(db).record_check(
+                    input.session_id,
+                    CheckSource.WORKFLOW,
+                    published_loss_pct=loss_used_pct(loss, input.loss_limit),
+                )
         except SessionNotFoundError as err:
             raise refusal(err) from err
         except Exception as err:

@@ -43,8 +43,7 @@ def _same(step: StepInput) -> StepInput:
     return step
 
 
-# One table for both ways a step runs: inside ``run_steps`` and, in runs from before it, as
-# an activity of its own (workflows/termination.py ``run_step``).
+# Which activity method (and input) each step is; ``run_steps`` runs them in order.
 STEP_ACTIVITIES: dict[TerminationStep, StepActivity] = {
     TerminationStep.HALT_ALGORITHM: StepActivity(
         TerminationActivities, TerminationActivities.halt_algorithm, _same

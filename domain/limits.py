@@ -56,16 +56,14 @@ def judge(now: datetime, end_time: datetime, loss: Decimal, loss_limit: Decimal)
     return Verdict.CONTINUE
 
 
-def next_check_due(
-    last_check_at: datetime | None, now: datetime, interval: timedelta = DEFAULT_CHECK_INTERVAL
-) -> datetime:
-    """The periodic safety-net check runs one interval after the previous one."""
-    return now if last_check_at is None else last_check_at + interval
-
-
 def time_until_wake(now: datetime, *due: datetime | None) -> timedelta:
-    """Sleep until the first of the due instants (deadline, check, warning); never negative."""
+    """Sleep until the first of the due instants (deadline, warning); never negative."""
     return max(timedelta(0), min(d for d in due if d is not None) - now)
+
+
+def time_warning_at(start_time: datetime, end_time: datetime, threshold: float) -> datetime:
+    """The instant a time threshold is reached."""
+    return start_time + (end_time - start_time) * threshold
 
 
 def next_time_warning_at(
@@ -75,7 +73,27 @@ def next_time_warning_at(
     pending = [t for t in thresholds if t not in already_warned]
     if not pending:
         return None
-    return start_time + (end_time - start_time) * min(pending)
+    return time_warning_at(start_time, end_time, min(pending))
+
+
+def due_time_warnings(
+    now: datetime,
+    start_time: datetime,
+    end_time: datetime,
+    thresholds: list[float],
+    already_warned: list[float],
+) -> list[float]:
+    """Unsent time thresholds whose instant has come, ascending.
+
+    Decided by instant, as the wake-up is, not by the fraction of time used: at the very
+    instant of a threshold the fraction can come out a hair below it, and a workflow woken
+    for a warning it then finds not due would wake again at once, for ever.
+    """
+    return sorted(
+        t
+        for t in thresholds
+        if t not in already_warned and time_warning_at(start_time, end_time, t) <= now
+    )
 
 
 def crossed_thresholds(

@@ -3,15 +3,57 @@
 Every field added later gets a default, so histories recorded before it still decode.
 """
 
+import unicodedata
 from datetime import datetime
 from decimal import Decimal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_serializer
 
 from domain.limits import DEFAULT_WARNING_THRESHOLDS, WarningKind
 from domain.status import EndReason, SessionStatus
 
 SYSTEM_ACTOR = "system"
+
+
+def session_workflow_id(session_id: str) -> str:
+    """The id of a session's workflow: one per session, so a repeated start finds it."""
+    return f"trading-session-{session_id}"
+
+
+# Who sent a signal that named nobody (the Web UI and the CLI send what they are given).
+UNKNOWN_ACTOR = "unknown"
+REASON_MAX = 500
+ACTOR_MAX = 200
+
+
+def _printable(value: str) -> str:
+    """Refuse control characters: PostgreSQL refuses NUL, and none belongs in an audit line."""
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def lenient_text(value: object, limit: int, default: str) -> str:
+    """What a signal's free text field becomes: control characters dropped, bounded, never
+    empty. A signal cannot be refused, so its payload is made safe instead."""
+    text = value if isinstance(value, str) else ("" if value is None else str(value))
+    text = "".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cs")).strip()
+    return text[:limit] or default
+
+
+# The scale money is stored at (NUMERIC(24, 8)).
+MONEY_SCALE = Decimal("1E-8")
+
+
+def plain_money(value: Decimal) -> str:
+    """Money as people write it, at the stored scale: "420", "-1900.11", never
+    "420.0000000000000000", "0E-8" or "126.4499997900000000"."""
+    return format(value.quantize(MONEY_SCALE).normalize(), "f")
+
+
+Reason = Annotated[str, Field(min_length=1, max_length=REASON_MAX), AfterValidator(_printable)]
+Actor = Annotated[str, Field(min_length=1, max_length=ACTOR_MAX), AfterValidator(_printable)]
 
 
 class SessionSpec(BaseModel):
@@ -27,12 +69,22 @@ class SessionSpec(BaseModel):
 
 
 class TerminationRequest(BaseModel):
-    """An operator's (or the system's) word to end a session now."""
+    """An operator's (or the system's) word to end a session now: the ``terminate`` update's
+    input, and what the lenient ``request_termination`` signal becomes (``from_signal``)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=500)
-    actor: str = Field(min_length=1, max_length=200)
+    reason: Reason
+    actor: Actor
+
+    @classmethod
+    def from_signal(cls, payload: Any) -> "TerminationRequest":
+        """Whatever the signal carried, a request: a missing actor is recorded as unknown."""
+        fields = payload if isinstance(payload, dict) else {"reason": payload}
+        return cls(
+            reason=lenient_text(fields.get("reason"), REASON_MAX, "no reason given"),
+            actor=lenient_text(fields.get("actor"), ACTOR_MAX, UNKNOWN_ACTOR),
+        )
 
 
 class SessionState(BaseModel):
@@ -50,9 +102,14 @@ class SessionState(BaseModel):
     loss_warnings_sent: list[float] = Field(default_factory=list)
     paused: bool = False
     gate_changes: int = 0
-    last_snapshot_at: datetime | None = None
     cleanup_step: int = 0
     cleanup_failures: int = 0
+    # A wake that arrived (a check_now, a lowered limit) and has not been acted on yet: it
+    # must survive continue-as-new, or a check that came in meanwhile would be lost.
+    check_requested: bool = False
+    # A sender closed the trading gate on a breach it saw; the next check confirms the breach
+    # or opens the gate again.
+    gate_closed_on_breach: bool = False
     pending_termination: TerminationRequest | None = None
     end_reason: EndReason | None = None
     end_detail: str | None = None
@@ -62,9 +119,7 @@ class SessionState(BaseModel):
 
 class SessionWorkflowInput(BaseModel):
     spec: SessionSpec
-    check_interval_seconds: float = 30.0
     max_session_seconds: float = 7 * 24 * 3600.0
-    performance_interval_seconds: float = 300.0
     # Continue-as-new after this many checks in one run even if Temporal has not suggested
     # it yet; None leaves it to Temporal. Tests use a small number to exercise the hand-over.
     continue_as_new_after_checks: int | None = None
@@ -93,8 +148,7 @@ class SessionView(BaseModel):
 
     @field_serializer("loss_limit", "loss", "realized_pnl", "unrealized_pnl")
     def _plain_decimal(self, value: Decimal) -> str:
-        """Money as people write it: "420", never "420.0000000000000000" or "0E-8"."""
-        return format(value.normalize(), "f")
+        return plain_money(value)
 
 
 class SessionResult(BaseModel):
@@ -113,9 +167,11 @@ class ActivateInput(BaseModel):
 
 
 class CheckInput(BaseModel):
+    """The workflow's own check; the activity records it on the row with the LossUsedPct the
+    workflow publishes, computed with the workflow's limit."""
+
     session_id: str
-    # When the check was due; the activity measures how late it started (tick lateness).
-    due_at: datetime | None = None
+    loss_limit: Decimal
 
 
 class PnlSnapshot(BaseModel):
@@ -162,8 +218,8 @@ class ExtendDeadlineInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     end_time: datetime
-    actor: str = Field(min_length=1, max_length=200)
-    reason: str | None = Field(default=None, max_length=500)
+    actor: Actor
+    reason: Reason | None = None
 
 
 class SetLossLimitInput(BaseModel):
@@ -172,17 +228,28 @@ class SetLossLimitInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     loss_limit: Decimal
-    actor: str = Field(min_length=1, max_length=200)
-    reason: str | None = Field(default=None, max_length=500)
+    actor: Actor
+    reason: Reason | None = None
 
 
 class GateRequest(BaseModel):
-    """Signal to pause (close the trading gate) or resume (open it) without ending."""
+    """Pause (close the trading gate) or resume (open it) without ending: the input of the
+    ``pause_trading`` / ``resume_trading`` updates, and what the lenient ``pause`` /
+    ``resume`` signals become (``from_signal``)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    actor: str = Field(min_length=1, max_length=200)
-    reason: str | None = Field(default=None, max_length=500)
+    actor: Actor
+    reason: Reason | None = None
+
+    @classmethod
+    def from_signal(cls, payload: Any) -> "GateRequest":
+        fields = payload if isinstance(payload, dict) else {"reason": payload}
+        reason = lenient_text(fields.get("reason"), REASON_MAX, "")
+        return cls(
+            actor=lenient_text(fields.get("actor"), ACTOR_MAX, UNKNOWN_ACTOR),
+            reason=reason or None,
+        )
 
 
 class WarningInput(BaseModel):
@@ -263,12 +330,12 @@ class CleanupFailedInput(BaseModel):
 
 
 class RetryCleanupRequest(BaseModel):
-    """Signal: an operator fixed the cause; resume termination from the failed step."""
+    """Update: an operator fixed the cause; resume termination from the failed step."""
 
     model_config = ConfigDict(extra="forbid")
 
-    actor: str = Field(min_length=1, max_length=200)
-    reason: str | None = Field(default=None, max_length=500)
+    actor: Actor
+    reason: Reason | None = None
 
 
 class RetryCleanupInput(BaseModel):
@@ -276,3 +343,31 @@ class RetryCleanupInput(BaseModel):
     actor: str
     reason: str | None = None
     attempt: int
+
+
+class RequestAuditInput(BaseModel):
+    """An operator's request as the workflow received it, for the audit trail: every request
+    is recorded, whichever path it came by and whether or not it changed anything."""
+
+    session_id: str
+    action: str
+    actor: str
+    reason: str | None = None
+    details: dict[str, str] = Field(default_factory=dict)
+    # Names the request among the session's (an update's id, or a digest of what a signal
+    # said): a retried write, or one redone by a retried workflow task, is recorded once.
+    key: str
+    workflow_id: str
+    run_id: str
+
+
+class HandlerFailureInput(BaseModel):
+    """A handler's activity gave up: the operator is alerted, the session goes on."""
+
+    session_id: str
+    handler: str
+    actor: str
+    error: str
+    key: str
+    workflow_id: str
+    run_id: str

@@ -7,8 +7,11 @@ warning or a moved ``LossUsedPct`` wakes it, and its own check stays authoritati
 """
 
 import hashlib
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+
+from pydantic import BaseModel, Field
 
 from domain.limits import loss_used
 
@@ -65,3 +68,52 @@ def wake_reason(
     if abs(loss_used_pct(loss, loss_limit) - published_pct) >= LOSS_PCT_MOVE:
         return WakeReason.MOVED
     return None
+
+
+class SweepInput(BaseModel):
+    """One shard's sweep workflow: it sweeps every ``interval_seconds`` from ``next_due``
+    (carried across continue-as-new) and records periodic performance snapshots every
+    ``snapshot_every_seconds``."""
+
+    shard: int = Field(ge=0)
+    shards: int = Field(ge=1)
+    interval_seconds: float = Field(default=30.0, gt=0)
+    snapshot_every_seconds: float = Field(default=300.0, gt=0)
+    next_due: datetime | None = None
+    next_snapshot_due: datetime | None = None
+    # Continue-as-new after this many sweeps, keeping the history short (tests use a few).
+    sweeps_per_run: int = Field(default=500, ge=1)
+
+
+class SweepShardInput(BaseModel):
+    shard: int
+    shards: int
+    due_at: datetime
+    snapshots: bool = False
+
+
+class SweepResult(BaseModel):
+    """What one sweep of a shard found and did."""
+
+    checked: int
+    woken: dict[str, int] = Field(default_factory=dict)  # by WakeReason
+    gates_closed: int = 0
+    signals_failed: int = 0
+    snapshots: int = 0
+    lateness_seconds: float = 0.0
+
+
+def sweep_workflow_id(task_queue: str, shard: int, shards: int) -> str:
+    """One workflow per shard and shard count (and deployment, named by its task queue):
+    two sweeps of one shard never overlap."""
+    return f"{task_queue}-fleet-sweep-{shard + 1}-of-{shards}"
+
+
+def next_due(previous_due: datetime, now: datetime, interval: timedelta) -> datetime:
+    """The sweep after ``previous_due``; one that fell behind catches up with one sweep,
+    not a burst: the next due instant after now on the same grid."""
+    due = previous_due + interval
+    if due <= now:
+        behind = (now - previous_due) // interval
+        due = previous_due + interval * (behind + 1)
+    return due

@@ -17,10 +17,13 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.common import WorkflowIDConflictPolicy
 
 from domain.housekeeping import DEFAULT_PURGE_BATCH, HousekeepingInput
+from domain.sweep import SweepInput, sweep_workflow_id
 from starter.settings import Settings
 from workflows.housekeeping import HousekeepingWorkflow
+from workflows.sweep import FleetSweepWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -81,3 +84,35 @@ async def ensure_schedules(client: Client, settings: Settings) -> None:
 
         await client.get_schedule_handle(schedule_id).update(keep_state)
         log.info("updated schedule %s", schedule_id)
+
+
+async def ensure_sweeps(client: Client, settings: Settings) -> None:
+    """Start the fleet sweep of every shard unless it runs already; stop the sweeps of
+    another shard count, so each session is swept by exactly one shard.
+
+    Safe from every worker at every start: a running sweep's id makes a second start a
+    no-op (``USE_EXISTING``).
+    """
+    queue, shards = settings.temporal_task_queue, settings.sweep_shards
+    wanted = {sweep_workflow_id(queue, shard, shards) for shard in range(shards)}
+    for shard in range(shards):
+        await client.start_workflow(
+            FleetSweepWorkflow.run,
+            SweepInput(
+                shard=shard,
+                shards=shards,
+                interval_seconds=settings.check_interval_seconds,
+                snapshot_every_seconds=settings.performance_interval_seconds,
+            ),
+            id=sweep_workflow_id(queue, shard, shards),
+            task_queue=queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            static_summary=f"Fleet sweep, shard {shard + 1} of {shards}",
+        )
+    running = client.list_workflows(
+        f"WorkflowType = 'FleetSweep' AND ExecutionStatus = 'Running' AND TaskQueue = '{queue}'"
+    )
+    async for execution in running:
+        if execution.id not in wanted:
+            await client.get_workflow_handle(execution.id).terminate("the shard count changed")
+            log.info("stopped sweep %s: the shard count is now %d", execution.id, shards)

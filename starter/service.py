@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from activities.metrics import Metrics
@@ -22,7 +22,13 @@ from domain.messages import (
     TerminationRequest,
 )
 from domain.status import SessionStatus, is_terminal
-from starter.errors import ConflictError, InvalidRequestError, NotFoundError
+from starter.errors import (
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    ServiceError,
+    UnavailableError,
+)
 from starter.schemas import (
     ExtendDeadlineRequest,
     GateChangeRequest,
@@ -35,7 +41,6 @@ from starter.schemas import (
 )
 from starter.session_start import check_same_session, start_options, workflow_input
 from starter.settings import Settings
-from store.audit import AuditRepository
 from store.models import TradingSession
 from store.sessions import SessionNotFoundError, SessionRepository
 from workflows.session import TradingSessionWorkflow, workflow_id_for
@@ -149,23 +154,20 @@ class SessionService:
         return [SessionOut.model_validate(row) for row in rows]
 
     async def terminate(self, session_id: str, request: TerminateRequest) -> SessionOut:
-        """Ask the workflow to end the session; the audit trail records who asked and why."""
-        async with self.sessionmaker.begin() as db:
+        """End the session through the workflow's ``terminate`` update; the workflow audits
+        who asked and why. Answers once the session is ending; a second request is a 409."""
+        async with self.sessionmaker() as db:
             row = await session_row(SessionRepository(db), session_id)
-            if is_terminal(SessionStatus(row.status)):
-                raise ConflictError(f"session {session_id!r} already ended ({row.status})")
-            await AuditRepository(db).append(
-                session_id=session_id,
-                action="session.termination_requested",
-                actor=request.actor,
-                reason=request.reason,
-                workflow_id=row.workflow_id,
-            )
-        await self.workflow_handle(session_id).signal(
-            TradingSessionWorkflow.request_termination,
+        if is_terminal(SessionStatus(row.status)):
+            raise ConflictError(f"session {session_id!r} already ended ({row.status})")
+        await self._update(
+            session_id,
+            TradingSessionWorkflow.terminate,
             TerminationRequest(reason=request.reason, actor=request.actor),
+            field="reason",
+            refused=ConflictError,
         )
-        return SessionOut.model_validate(row)
+        return await self.get_session(session_id)
 
     async def extend_deadline(self, session_id: str, request: ExtendDeadlineRequest) -> SessionView:
         """Move the deadline later through the workflow's validated update."""
@@ -194,25 +196,38 @@ class SessionService:
     async def set_paused(
         self, session_id: str, paused: bool, request: GateChangeRequest
     ) -> SessionOut:
-        """Close (pause) or open (resume) the trading gate; the session goes on."""
-        row = await self._require_running(session_id)
-        signal = TradingSessionWorkflow.pause if paused else TradingSessionWorkflow.resume
-        await self.workflow_handle(session_id).signal(
-            signal, GateRequest(actor=request.actor, reason=request.reason)
+        """Close (pause) or open (resume) the trading gate; the session goes on. A change
+        that changes nothing (already paused, not paused) is refused with a 409."""
+        await self._require_running(session_id)
+        update = (
+            TradingSessionWorkflow.pause_trading
+            if paused
+            else TradingSessionWorkflow.resume_trading
         )
-        return SessionOut.model_validate(row)
+        await self._update(
+            session_id,
+            update,
+            GateRequest(actor=request.actor, reason=request.reason),
+            field=None,
+            refused=ConflictError,
+        )
+        return await self.get_session(session_id)
 
     async def retry_cleanup(self, session_id: str, request: RetryCleanupBody) -> SessionOut:
-        """Resume a termination parked in CLEANUP_FAILED, from the step that gave up."""
+        """Resume a termination parked in CLEANUP_FAILED, from the step that gave up; the
+        workflow refuses it (409) unless the session is parked, and a second click."""
         async with self.sessionmaker() as db:
             row = await session_row(SessionRepository(db), session_id)
         if SessionStatus(row.status) is not SessionStatus.CLEANUP_FAILED:
             raise ConflictError(f"session {session_id!r} is {row.status}, not CLEANUP_FAILED")
-        await self.workflow_handle(session_id).signal(
+        await self._update(
+            session_id,
             TradingSessionWorkflow.retry_cleanup,
             RetryCleanupRequest(actor=request.actor, reason=request.reason),
+            field=None,
+            refused=ConflictError,
         )
-        return SessionOut.model_validate(row)
+        return await self.get_session(session_id)
 
     async def gate(self, session_id: str) -> GateOut:
         """Open only while the session is ACTIVE and not paused or halting."""
@@ -228,15 +243,26 @@ class SessionService:
         return row
 
     async def _update(
-        self, session_id: str, update: Any, argument: Any, *, field: str
+        self,
+        session_id: str,
+        update: Any,
+        argument: Any,
+        *,
+        field: str | None,
+        refused: type[ServiceError] = InvalidRequestError,
     ) -> SessionView:
+        """Run one of the workflow's updates; its validator's refusal is ``refused``, and a
+        change whose activity gave up (the database refused or was out) is a 503."""
         try:
             view: SessionView = await self.workflow_handle(session_id).execute_update(
                 update, argument
             )
         except WorkflowUpdateFailedError as err:
-            message = str(err.cause.message if hasattr(err.cause, "message") else err.cause)
-            raise InvalidRequestError(message, field=field) from err
+            cause = err.cause
+            message = str(cause.message if hasattr(cause, "message") else cause)
+            if isinstance(cause, ApplicationError) and cause.type == "HandlerFailed":
+                raise UnavailableError(message) from err
+            raise refused(message, field=field) from err
         except RPCError as err:
             raise ConflictError(f"session {session_id!r} cannot change: {err.message}") from err
         return view

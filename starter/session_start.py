@@ -24,7 +24,6 @@ def workflow_input(row: TradingSession, settings: Settings) -> SessionWorkflowIn
             loss_limit=row.loss_limit,
             warning_thresholds=row.warning_thresholds,
         ),
-        check_interval_seconds=settings.check_interval_seconds,
         max_session_seconds=settings.max_session_hours * 3600,
     )
 

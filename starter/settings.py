@@ -53,7 +53,12 @@ class Settings(BaseSettings):
     database_outage_alert_seconds: float = Field(default=60.0, gt=0)
     # Workflows a worker keeps in memory; set it to at least the sessions one worker holds.
     worker_max_cached_workflows: int = Field(default=5000, gt=0)
+    # The fleet sweep checks every open session's loss this often, in one statement a shard.
     check_interval_seconds: float = Field(default=30.0, gt=0)
+    # Sweep shards; a session's shard is a stable hash of its id (domain.sweep.shard_of).
+    sweep_shards: int = Field(default=1, ge=1, le=64)
+    # The sweep records periodic performance snapshots of sessions that traded this often.
+    performance_interval_seconds: float = Field(default=300.0, gt=0)
     max_session_hours: float = Field(default=24 * 7, gt=0)
 
     # Operations: logs, metrics, traces, housekeeping.

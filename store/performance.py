@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -134,6 +134,32 @@ class PerformanceRepository:
             .where(PerformanceSnapshot.session_id == session_id)
             .order_by(PerformanceSnapshot.taken_at.desc(), PerformanceSnapshot.id.desc())
             .limit(limit)
+        )
+        return (await self.db.execute(stmt)).scalars().all()
+
+    async def sessions_due_periodic(self, shard: int, shards: int) -> Sequence[str]:
+        """The ACTIVE sessions of a sweep shard with a fill recorded since their latest
+        periodic snapshot: the ones whose figures moved. One statement for the shard."""
+        latest = (
+            select(func.max(PerformanceSnapshot.taken_at))
+            .where(
+                PerformanceSnapshot.session_id == TradingSession.id,
+                PerformanceSnapshot.kind == "periodic",
+            )
+            .scalar_subquery()
+        )
+        traded = (
+            select(Fill.id)
+            .where(
+                Fill.session_id == TradingSession.id,
+                or_(latest.is_(None), Fill.recorded_at > latest),
+            )
+            .exists()
+        )
+        stmt = select(TradingSession.id).where(
+            TradingSession.status == "ACTIVE",
+            TradingSession.shard_key % shards == shard,
+            traded,
         )
         return (await self.db.execute(stmt)).scalars().all()
 

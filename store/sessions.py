@@ -8,6 +8,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.status import SessionStatus, check_transition
+from domain.sweep import CheckSource
 from store.models import TradingSession
 
 
@@ -100,3 +101,40 @@ class SessionRepository:
     async def count_by_status(self) -> dict[str, int]:
         stmt = select(TradingSession.status, func.count()).group_by(TradingSession.status)
         return {status: count for status, count in (await self.db.execute(stmt)).all()}
+
+    async def record_check(
+        self, session_id: str, source: CheckSource, *, published_loss_pct: float | None = None
+    ) -> None:
+        """Note a loss check of the session (and the LossUsedPct its workflow publishes)."""
+        values: dict[str, Any] = {
+            "last_checked_at": func.now(),
+            "last_checked_by": source.value,
+        }
+        if published_loss_pct is not None:
+            values["published_loss_pct"] = published_loss_pct
+        stmt = update(TradingSession).where(TradingSession.id == session_id).values(**values)
+        if (await self.db.execute(stmt)).rowcount == 0:  # type: ignore[attr-defined]
+            raise SessionNotFoundError(session_id)
+
+    async def add_loss_warning(self, session_id: str, threshold: float) -> None:
+        """Remember a loss threshold as warned about, so the sweep never wakes for it again."""
+        warned = TradingSession.loss_warnings_sent
+        await self.db.execute(
+            update(TradingSession)
+            .where(TradingSession.id == session_id, ~warned.contains([threshold]))
+            .values(loss_warnings_sent=warned.op("||")(func.jsonb_build_array(threshold)))
+        )
+
+    async def change_limits(self, session_id: str, values: dict[str, Any]) -> None:
+        """Write a new deadline and/or loss limit; the caller holds the row lock."""
+        await self.db.execute(
+            update(TradingSession).where(TradingSession.id == session_id).values(**values)
+        )
+
+    async def set_gate(self, session_id: str, *, open_: bool, reason: str | None) -> None:
+        """Open or close the session's trading gate; the caller holds the row lock."""
+        await self.db.execute(
+            update(TradingSession)
+            .where(TradingSession.id == session_id)
+            .values(gate_open=open_, gate_reason=reason)
+        )

@@ -4,8 +4,8 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
-# A check is one indexed read; if it takes longer the database is in trouble and the
-# attempt is retried rather than left hanging past the next tick.
+# A check is one indexed read and a write of the session's row; if it takes longer the
+# database is in trouble and the attempt is retried rather than left hanging.
 CHECK_TIMEOUT = timedelta(seconds=10)
 # Writes of the session's own row; short, but they may wait on the row lock of a racing fill.
 WRITE_TIMEOUT = timedelta(seconds=30)
@@ -31,4 +31,26 @@ STEP_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=60),
     maximum_attempts=10,
+)
+# Activities behind an operator's update or signal (a limit or gate change, an audit line).
+# The operator waits for the answer and the session's end must not wait on them for ever:
+# a few attempts, about half a minute in all, then the caller hears the error and an
+# operator alert is raised. Refusals (bad values, data errors) stop at the first attempt.
+HANDLER_TIMEOUT = timedelta(seconds=10)
+HANDLER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=5),
+    maximum_attempts=3,
+)
+# How long the end of a session (or a continue-as-new) waits for running handlers. Longer
+# than a handler's whole retry budget above, so an honest handler finishes; a stuck one
+# cannot hold a session past its deadline or its termination by more than this.
+HANDLERS_GRACE = timedelta(seconds=45)
+# Alerts and audit lines about a handler that gave up: best effort, never blocking the end.
+BEST_EFFORT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=5),
+    maximum_attempts=3,
 )

@@ -1,9 +1,14 @@
-"""The session workflow: one per trading session, from activation to its end."""
+"""The session workflow: one per trading session, from activation to its end.
+
+It sleeps until the next thing due for it (activation, a time warning, the deadline) or
+until a signal wakes it: a fill, a mark or the fleet sweep found a loss that needs it.
+"""
 
 import asyncio
 import contextlib
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -13,9 +18,9 @@ with workflow.unsafe.imports_passed_through():
         Verdict,
         WarningKind,
         crossed_thresholds,
+        due_time_warnings,
         judge,
         loss_used,
-        next_check_due,
         next_time_warning_at,
         session_loss,
         time_until_wake,
@@ -34,15 +39,18 @@ with workflow.unsafe.imports_passed_through():
         SessionWorkflowInput,
         SetLossLimitInput,
         TerminationRequest,
+        plain_money,
+        session_workflow_id,
     )
     from domain.status import EndReason, SessionStatus
     from workflows import search_attributes as sa
     from workflows import session_calls as calls
+    from workflows.policies import HANDLERS_GRACE
+    from workflows.session_calls import CALL_FAILED
     from workflows.termination import wind_down
 
 
-def workflow_id_for(session_id: str) -> str:
-    return f"trading-session-{session_id}"
+workflow_id_for = session_workflow_id
 
 
 @workflow.defn(name="TradingSession")
@@ -51,13 +59,12 @@ class TradingSessionWorkflow:
     def __init__(self, input: SessionWorkflowInput) -> None:
         self._spec: SessionSpec = input.spec
         self._input = input
-        self._interval = timedelta(seconds=input.check_interval_seconds)
         self._state: SessionState = input.state or SessionState(
             end_time=input.spec.end_time, loss_limit=input.spec.loss_limit
         )
-        self._check_requested = False
         self._retry_cleanup: RetryCleanupRequest | None = None
         self._checks_this_run = 0
+        self._extending = 0  # deadline extensions in flight: the deadline waits for them
         self._search = sa.Publisher()
         # Handlers that write to the store take turns, so their audit events keep order.
         self._lock = asyncio.Lock()
@@ -68,60 +75,95 @@ class TradingSessionWorkflow:
             await self._wait_for_start()
         while self._state.end_reason is None:
             if self._should_continue_as_new():
-                await workflow.wait_condition(workflow.all_handlers_finished)
+                await self._handlers_done()
                 workflow.continue_as_new(self._input.model_copy(update={"state": self._state}))
             await self._sleep_until_due()
             await self._decide()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return await self._wind_down()
+        await self._handlers_done()
+        result = await self._wind_down()
+        await self._handlers_done()
+        return result
 
-    # --- signals, updates, query -------------------------------------------------------
-
-    @workflow.signal
-    def request_termination(self, request: TerminationRequest) -> None:
-        """End the session now; the first request wins, later ones change nothing."""
-        if self._state.pending_termination is None and self._state.end_reason is None:
-            self._state.pending_termination = request
+    # --- operators: signals (lenient, never refused) and updates (validated) -------------
 
     @workflow.signal
-    def retry_cleanup(self, request: RetryCleanupRequest) -> None:
-        """Resume a termination that stopped in CLEANUP_FAILED, from the failed step."""
-        if self._state.status is SessionStatus.CLEANUP_FAILED:
-            self._retry_cleanup = request
+    async def request_termination(self, payload: Any = None) -> None:
+        """End the session now; the first request wins. Any payload is taken: a missing
+        actor is recorded as ``unknown``. The ``terminate`` update says whether it took."""
+        await self._receive_termination(TerminationRequest.from_signal(payload))
+
+    @workflow.update
+    async def terminate(self, request: TerminationRequest) -> SessionView:
+        """End the session now; answers once the session is ending."""
+        await self._receive_termination(request)
+        await workflow.wait_condition(lambda: self._state.end_reason is not None)
+        return self.get_status()
+
+    @terminate.validator
+    def _validate_terminate(self, request: TerminationRequest) -> None:
+        self._refuse_if_ending("it is already ending")
 
     @workflow.signal
-    def check_now(self, request: CheckRequest) -> None:
-        """A fill or mark arrived: wake and check at once (the data is read from the store)."""
-        self._check_requested = True
-
-    @workflow.signal
-    async def pause(self, request: GateRequest) -> None:
+    async def pause(self, payload: Any = None) -> None:
         """Close the trading gate; the session and its clock go on."""
-        await self._set_gate(False, request)
+        await self._gate_signal(False, GateRequest.from_signal(payload))
 
     @workflow.signal
-    async def resume(self, request: GateRequest) -> None:
+    async def resume(self, payload: Any = None) -> None:
         """Open the trading gate again."""
-        await self._set_gate(True, request)
+        await self._gate_signal(True, GateRequest.from_signal(payload))
+
+    @workflow.update
+    async def pause_trading(self, request: GateRequest) -> SessionView:
+        await self._change_gate(False, request, "pause_trading")
+        return self.get_status()
+
+    @pause_trading.validator
+    def _validate_pause(self, request: GateRequest) -> None:
+        self._refuse_if_ending("its gate is closed for good")
+        if self._state.paused:
+            raise _invalid("trading is already paused")
+
+    @workflow.update
+    async def resume_trading(self, request: GateRequest) -> SessionView:
+        await self._change_gate(True, request, "resume_trading")
+        return self.get_status()
+
+    @resume_trading.validator
+    def _validate_resume(self, request: GateRequest) -> None:
+        self._refuse_if_ending("its gate is closed for good")
+        if not self._state.paused:
+            raise _invalid("trading is not paused")
 
     @workflow.update
     async def extend_deadline(self, request: ExtendDeadlineInput) -> SessionView:
         """Move the deadline later; validated first, so a refusal leaves no trace in history."""
-        async with self._lock:
-            self._refuse_if_ending()
-            await calls.change_limits(
-                self._spec, request.actor, request.reason, end_time=request.end_time
-            )
-            self._state.end_time = request.end_time
-            self._publish()
+        self._extending += 1
+        try:
+            async with self._lock:
+                self._refuse_if_ending("its limits can no longer change")
+                await self._handler_call(
+                    "extend_deadline",
+                    request.actor,
+                    calls.change_limits(
+                        self._spec, request.actor, request.reason, end_time=request.end_time
+                    ),
+                )
+                self._state.end_time = request.end_time
+                self._publish()
+        finally:
+            self._extending -= 1
         return self.get_status()
 
     @extend_deadline.validator
     def _validate_extend_deadline(self, request: ExtendDeadlineInput) -> None:
-        self._refuse_if_ending()
+        self._refuse_if_ending("its limits can no longer change")
+        now = workflow.now()
         if request.end_time.tzinfo is None:
             raise _invalid("end_time must carry a time zone")
-        if request.end_time <= workflow.now():
+        if now >= self._state.end_time:
+            raise _invalid("the deadline has been reached; the session is expiring")
+        if request.end_time <= now:
             raise _invalid("end_time must be in the future")
         if request.end_time <= self._state.end_time:
             raise _invalid(f"end_time must be later than the current {self._state.end_time}")
@@ -133,20 +175,45 @@ class TradingSessionWorkflow:
     async def set_loss_limit(self, request: SetLossLimitInput) -> SessionView:
         """Change the loss limit; one below the current loss ends the session at once."""
         async with self._lock:
-            self._refuse_if_ending()
-            await calls.change_limits(
-                self._spec, request.actor, request.reason, loss_limit=request.loss_limit
+            self._refuse_if_ending("its limits can no longer change")
+            await self._handler_call(
+                "set_loss_limit",
+                request.actor,
+                calls.change_limits(
+                    self._spec, request.actor, request.reason, loss_limit=request.loss_limit
+                ),
             )
             self._state.loss_limit = request.loss_limit
-            self._check_requested = True
+            self._state.check_requested = True
             self._publish()
         return self.get_status()
 
     @set_loss_limit.validator
     def _validate_set_loss_limit(self, request: SetLossLimitInput) -> None:
-        self._refuse_if_ending()
+        self._refuse_if_ending("its limits can no longer change")
         if not request.loss_limit.is_finite() or request.loss_limit <= 0:
             raise _invalid("loss_limit must be a positive amount")
+
+    @workflow.update
+    async def retry_cleanup(self, request: RetryCleanupRequest) -> SessionView:
+        """Resume a termination parked in CLEANUP_FAILED, from the step that gave up."""
+        self._retry_cleanup = request
+        await workflow.wait_condition(lambda: self._retry_cleanup is None)
+        return self.get_status()
+
+    @retry_cleanup.validator
+    def _validate_retry_cleanup(self, request: RetryCleanupRequest) -> None:
+        if self._state.status is not SessionStatus.CLEANUP_FAILED:
+            raise _invalid(f"the session is {self._state.status}, not CLEANUP_FAILED")
+        if self._retry_cleanup is not None:
+            raise _invalid("a retry of the clean-up is already under way")
+
+    @workflow.signal
+    def check_now(self, request: CheckRequest | None = None) -> None:
+        """A fill, a mark or the sweep found a loss that needs this workflow: check now."""
+        self._state.check_requested = True
+        if request is not None and request.gate_closed:
+            self._state.gate_closed_on_breach = True
 
     @workflow.query
     def get_status(self) -> SessionView:
@@ -181,7 +248,8 @@ class TradingSessionWorkflow:
     async def _wait_for_start(self) -> None:
         delay = self._spec.start_time - workflow.now()
         if delay > timedelta(0):
-            await self._wait(lambda: self._state.pending_termination is not None, delay)
+            summary = f"start {self._spec.start_time:%Y-%m-%d %H:%M:%S} UTC"
+            await self._wait(lambda: self._state.pending_termination is not None, delay, summary)
         if self._state.pending_termination is not None:
             return
         await calls.activate(self._spec)
@@ -189,58 +257,69 @@ class TradingSessionWorkflow:
         self._publish()
 
     async def _sleep_until_due(self) -> None:
+        """Sleep until the deadline or the next time warning, or until a signal wakes us."""
         state, now = self._state, workflow.now()
-        timeout = time_until_wake(
-            now,
-            state.end_time,
-            next_check_due(state.last_check_at, now, self._interval),
-            next_time_warning_at(
-                self._spec.start_time,
-                state.end_time,
-                self._spec.warning_thresholds,
-                state.time_warnings_sent,
-            ),
-            self._next_snapshot_due(now),
+        spec = self._spec
+        warning_at = next_time_warning_at(
+            spec.start_time, state.end_time, spec.warning_thresholds, state.time_warnings_sent
         )
-        if timeout > timedelta(0):
-            await self._wait(self._has_news, timeout)
-
-    def _next_snapshot_due(self, now: datetime) -> datetime:
-        interval = timedelta(seconds=self._input.performance_interval_seconds)
-        return next_check_due(self._state.last_snapshot_at or self._spec.start_time, now, interval)
+        timeout = time_until_wake(now, state.end_time, warning_at)
+        if timeout > timedelta(0) and not self._has_news():
+            due = state.end_time if warning_at is None else min(warning_at, state.end_time)
+            what = "deadline" if due == state.end_time else "time warning"
+            await self._wait(self._has_news, timeout, f"{what} {due:%H:%M:%S} UTC")
 
     def _has_news(self) -> bool:
-        return self._check_requested or self._state.pending_termination is not None
+        return self._state.check_requested or self._state.pending_termination is not None
 
-    async def _wait(self, condition: Callable[[], bool], timeout: timedelta) -> None:
+    async def _wait(self, condition: Callable[[], bool], timeout: timedelta, summary: str) -> None:
         with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(condition, timeout=timeout)
+            await workflow.wait_condition(condition, timeout=timeout, timeout_summary=summary)
+
+    async def _handlers_done(self) -> None:
+        """Let running handlers finish, for a bounded time: none may hold the session."""
+        await self._wait(workflow.all_handlers_finished, HANDLERS_GRACE, "handlers to finish")
 
     async def _decide(self) -> None:
-        state = self._state
+        state, spec = self._state, self._spec
         if state.pending_termination is not None:
             request = state.pending_termination
+            await calls.audit_request(
+                spec,
+                "session.termination_requested",
+                request.actor,
+                request.reason,
+            )
             self._end(EndReason.TERMINATED, request.reason, request.actor)
             return
+        if workflow.now() >= state.end_time and self._extending:
+            # An extension accepted before the deadline settles first: it wins or fails.
+            await self._wait(lambda: not self._extending, HANDLERS_GRACE, "extension to settle")
         now = workflow.now()
         if now >= state.end_time:
             self._end(EndReason.EXPIRED, "deadline reached", SYSTEM_ACTOR)
             return
-        await self._warn(WarningKind.TIME, time_used(now, self._spec.start_time, state.end_time))
-        if now >= self._next_snapshot_due(now):
-            # Periodic performance figures; the final snapshot is a termination step.
-            await calls.take_snapshot(self._spec, now)
-            state.last_snapshot_at = now
-        due = next_check_due(state.last_check_at, now, self._interval)
-        if self._check_requested or now >= due:
-            await self._check(now, due)
+        due = due_time_warnings(
+            now, spec.start_time, state.end_time, spec.warning_thresholds, state.time_warnings_sent
+        )
+        if due:
+            used = time_used(now, spec.start_time, state.end_time)
+            await self._warn(WarningKind.TIME, due, used)
+            self._publish()
+        if state.check_requested:
+            await self._check()
 
-    async def _check(self, now: datetime, due: datetime) -> None:
+    async def _check(self) -> None:
         state = self._state
-        periodic = not self._check_requested
-        self._check_requested = False
-        snapshot = await calls.check(self._spec, due if periodic else None)
-        state.last_check_at = now
+        state.check_requested = False
+        gate_closed_on_breach, state.gate_closed_on_breach = state.gate_closed_on_breach, False
+        try:
+            snapshot = await calls.check(self._spec, state.loss_limit, state.end_time)
+        except CALL_FAILED as err:
+            # The deadline wins over a database that does not answer; the sweep asks again.
+            workflow.logger.warning("check of %s gave up: %s", self._spec.session_id, err)
+            return
+        state.last_check_at = workflow.now()
         state.checks += 1
         self._checks_this_run += 1
         state.realized_pnl = snapshot.realized_pnl
@@ -248,20 +327,33 @@ class TradingSessionWorkflow:
         state.loss = session_loss(snapshot.realized_pnl, snapshot.unrealized_pnl)
         verdict = judge(workflow.now(), state.end_time, state.loss, state.loss_limit)
         if verdict is Verdict.LOSS_LIMIT:
-            detail = f"loss {state.loss} reached limit {state.loss_limit}"
+            detail = f"loss {plain_money(state.loss)} reached limit {plain_money(state.loss_limit)}"
             self._end(EndReason.LOSS_LIMIT, detail, SYSTEM_ACTOR)
-        elif verdict is Verdict.EXPIRED:
+            return
+        if verdict is Verdict.EXPIRED:
             self._end(EndReason.EXPIRED, "deadline reached", SYSTEM_ACTOR)
-        else:
-            await self._warn(WarningKind.LOSS, loss_used(state.loss, state.loss_limit))
-            self._publish()
+            return
+        if gate_closed_on_breach and not state.paused:
+            await self._reopen_gate_after_unconfirmed_breach()
+        used = loss_used(state.loss, state.loss_limit)
+        due = crossed_thresholds(used, self._spec.warning_thresholds, state.loss_warnings_sent)
+        await self._warn(WarningKind.LOSS, due, used)
+        self._publish()
 
-    async def _warn(self, kind: WarningKind, used: float) -> None:
+    async def _warn(self, kind: WarningKind, thresholds: list[float], used: float) -> None:
         """Send each threshold's warning once; the sent list travels in the state."""
         state = self._state
         sent = state.time_warnings_sent if kind is WarningKind.TIME else state.loss_warnings_sent
-        for threshold in crossed_thresholds(used, self._spec.warning_thresholds, sent):
-            notification = await calls.record_warning(self._spec, kind, threshold, used)
+        for threshold in thresholds:
+            try:
+                notification = await calls.record_warning(
+                    self._spec, kind, threshold, used, state.end_time
+                )
+            except CALL_FAILED as err:
+                workflow.logger.warning(
+                    "warning of %s not sent yet: %s", self._spec.session_id, err
+                )
+                return  # not marked sent: the next wake tries again
             sent.append(threshold)
             await calls.deliver(notification)
 
@@ -295,33 +387,92 @@ class TradingSessionWorkflow:
 
     # --- helpers -----------------------------------------------------------------------
 
-    def _refuse_if_ending(self) -> None:
+    def _refuse_if_ending(self, consequence: str) -> None:
         if self._state.end_reason is not None or self._state.pending_termination is not None:
-            raise _invalid("the session is ending; its limits can no longer change")
+            raise _invalid(f"the session is ending; {consequence}")
 
-    async def _set_gate(self, open_: bool, request: GateRequest) -> None:
+    async def _receive_termination(self, request: TerminationRequest) -> None:
+        state = self._state
+        if state.pending_termination is None and state.end_reason is None:
+            state.pending_termination = request  # the loop audits it and ends the session
+            return
+        async with self._lock:  # it changes nothing, but the audit trail shows it
+            await calls.audit_request(
+                self._spec,
+                "session.termination_request_ignored",
+                request.actor,
+                request.reason,
+                {"why": "the session is already ending"},
+            )
+
+    async def _gate_signal(self, open_: bool, request: GateRequest) -> None:
+        """A signal cannot be refused: one that changes nothing is audited as such, and a
+        failure is alerted and audited rather than failing the workflow."""
         state = self._state
         if state.end_reason is not None or state.paused != open_:
-            return  # the gate is already that way, or the session is ending anyway
-        # The live state changes at once; the store follows in signal order under the lock.
+            why = "the session is ending" if state.end_reason else "the gate is already so"
+            async with self._lock:
+                await calls.audit_request(
+                    self._spec,
+                    "gate.request_ignored",
+                    request.actor,
+                    request.reason,
+                    {"open": str(open_).lower(), "why": why},
+                )
+            return
+        with contextlib.suppress(ApplicationError):  # alerted and audited already
+            await self._change_gate(open_, request, "resume" if open_ else "pause")
+
+    async def _change_gate(self, open_: bool, request: GateRequest, handler: str) -> None:
+        state = self._state
+        # The live state changes at once; the store follows in request order under the lock.
         state.paused = not open_
         state.gate_changes += 1
         change_id = str(state.gate_changes)
         async with self._lock:
-            await calls.set_gate(self._spec, open_, request, change_id)
+            try:
+                await self._handler_call(
+                    handler, request.actor, calls.set_gate(self._spec, open_, request, change_id)
+                )
+            except ApplicationError:
+                state.paused = open_  # the store kept the gate as it was
+                raise
+
+    async def _reopen_gate_after_unconfirmed_breach(self) -> None:
+        request = GateRequest(actor=SYSTEM_ACTOR, reason="breach not confirmed by the check")
+        with contextlib.suppress(ApplicationError):
+            await self._change_gate(True, request, "reopen_gate")
+
+    async def _handler_call(self, handler: str, actor: str, call: Awaitable[None]) -> None:
+        """A handler's activity; when it gives up, the caller hears the error and an
+        operator is alerted, and the session goes on."""
+        try:
+            await call
+        except CALL_FAILED as err:
+            cause = str(err.cause or err)
+            await calls.report_handler_failure(self._spec, handler, actor, cause)
+            raise ApplicationError(
+                f"{handler} failed: {cause}", type="HandlerFailed", non_retryable=True
+            ) from err
 
     def _publish(self) -> None:
-        state = self._state
+        state, now = self._state, workflow.now()
+        pct = float(round(100 * loss_used(state.loss, state.loss_limit)))
+        time_pct = sa.time_used_step(time_used(now, self._spec.start_time, state.end_time))
         self._search.publish(
             {
                 sa.SESSION_STATUS.name: state.status.value,
                 sa.SESSION_DEADLINE.name: state.end_time,
-                sa.LOSS_USED_PCT.name: float(round(100 * loss_used(state.loss, state.loss_limit))),
-                sa.TIME_USED_PCT.name: sa.time_used_step(
-                    time_used(workflow.now(), self._spec.start_time, state.end_time)
-                ),
+                sa.LOSS_USED_PCT.name: pct,
+                sa.TIME_USED_PCT.name: time_pct,
                 sa.TERMINATION_REASON.name: state.end_reason.value if state.end_reason else None,
             }
+        )
+        checked = f"{state.last_check_at:%H:%M:%S}" if state.last_check_at else "never"
+        gate = "paused" if state.paused else "open"
+        workflow.set_current_details(
+            f"{state.status.value} · loss {pct:.0f} % of {plain_money(state.loss_limit)} · "
+            f"deadline {state.end_time:%H:%M:%S} UTC · gate {gate} · last own check {checked}"
         )
 
 

@@ -25,10 +25,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.policies import DATABASE_RETRY, LOCAL_RETRY_THRESHOLD, STEP_RETRY, STEP_TIMEOUT
 
-# Runs from before this change ran a local activity per step and must replay as they ran;
-# checked once where the wind-down starts, so a run never mixes the two.
-TERMINATION_IN_FEW_CALLS = "termination-in-few-calls"
-
 
 @dataclass(frozen=True)
 class StepCall:
@@ -72,6 +68,7 @@ async def run_steps(first: TerminationStep, step_input: StepInput) -> RunStepsRe
         start_to_close_timeout=STEP_TIMEOUT * (len(steps_between(first, call.last)) + 1),
         retry_policy=call.retry_policy,
         local_retry_threshold=LOCAL_RETRY_THRESHOLD,
+        summary=f"{first} .. {call.last}" if first != call.last else str(first),
     )
 
 

@@ -140,7 +140,9 @@ async def test_check_reports_realized_unrealized_and_open_positions(
         await ledger.add_mark(session_id, "AAA", D(130), T0)  # older, must not count
         await ledger.add_mark(session_id, "BBB", D(22), T0)
 
-    snapshot = await env.run(activities.check_session, CheckInput(session_id=session_id))
+    snapshot = await env.run(
+        activities.check_session, CheckInput(session_id=session_id, loss_limit=D(1000))
+    )
 
     # realized: AAA (110 - 100) * 4 - 1 = 39 ; CCC (55 - 50) * 2 = 10 ; total 49
     # unrealized: AAA (95 - 100) * 6 = -30 ; BBB (22 - 20) * 5 = 10 ; total -20
@@ -156,7 +158,9 @@ async def test_check_of_fresh_session_reports_zero(
 ) -> None:
     session_id = await create_session(sessionmaker)
 
-    snapshot = await env.run(activities.check_session, CheckInput(session_id=session_id))
+    snapshot = await env.run(
+        activities.check_session, CheckInput(session_id=session_id, loss_limit=D(1000))
+    )
 
     assert (snapshot.realized_pnl, snapshot.unrealized_pnl, snapshot.open_positions) == (
         D(0),
@@ -169,7 +173,9 @@ async def test_check_of_unknown_session_is_refused_without_retry(
     env: ActivityEnvironment, activities: SessionActivities
 ) -> None:
     with pytest.raises(ApplicationError) as raised:
-        await env.run(activities.check_session, CheckInput(session_id=new_session_id()))
+        await env.run(
+            activities.check_session, CheckInput(session_id=new_session_id(), loss_limit=D(1000))
+        )
 
     assert raised.value.non_retryable
     assert raised.value.type == "SessionNotFoundError"

@@ -6,13 +6,13 @@ from decimal import Decimal
 import pytest
 
 from domain.limits import (
-    DEFAULT_CHECK_INTERVAL,
     Verdict,
     crossed_thresholds,
+    due_time_warnings,
     judge,
     loss_used,
     must_wake_workflow,
-    next_check_due,
+    next_time_warning_at,
     session_loss,
     time_until_wake,
     time_used,
@@ -106,31 +106,6 @@ def test_judge_breach_outranks_expiry() -> None:
     assert judge(END + timedelta(minutes=1), END, D(600), D(500)) is Verdict.LOSS_LIMIT
 
 
-def test_first_check_is_due_now() -> None:
-    now = START + timedelta(minutes=3)
-
-    assert next_check_due(None, now) == now
-
-
-def test_next_check_is_one_interval_after_the_last() -> None:
-    last = START + timedelta(minutes=3)
-
-    # default interval is 30 s: 09:03:00 + 30 s = 09:03:30
-    assert next_check_due(last, START + timedelta(minutes=5)) == datetime(
-        2025, 1, 6, 9, 3, 30, tzinfo=UTC
-    )
-
-
-def test_default_check_interval_is_thirty_seconds() -> None:
-    assert timedelta(seconds=30) == DEFAULT_CHECK_INTERVAL
-
-
-def test_next_check_honours_a_custom_interval() -> None:
-    last = START
-
-    assert next_check_due(last, START, timedelta(seconds=5)) == START + timedelta(seconds=5)
-
-
 def test_wake_for_the_check_when_it_comes_before_the_deadline() -> None:
     now = START
     check_due = START + timedelta(seconds=30)
@@ -205,3 +180,23 @@ def test_a_fill_or_mark_wakes_the_workflow_from_the_first_warning_threshold(
     loss: str, thresholds: list[float], wake: bool
 ) -> None:
     assert must_wake_workflow(D(loss), D(1000), thresholds) is wake
+
+
+def test_a_time_warning_is_due_at_its_very_instant_though_the_fraction_rounds_below() -> None:
+    # 1000.000001 s at 33 %: the instant is 09:05:30 (timedelta rounds to the microsecond),
+    # where the fraction of time used comes out as 0.32999999967, a hair below 0.33. A
+    # workflow woken then must find the warning due, or it would wake again at once, forever.
+    end = START + timedelta(seconds=1000, microseconds=1)
+    instant = next_time_warning_at(START, end, [0.33], [])
+    assert instant == START + timedelta(minutes=5, seconds=30)
+    assert time_used(instant, START, end) < 0.33
+
+    assert due_time_warnings(instant, START, end, [0.33], []) == [0.33]
+    assert time_until_wake(instant, end, instant) == timedelta(0)
+
+
+def test_time_warnings_due_are_the_unsent_ones_whose_instant_has_come() -> None:
+    now = START + timedelta(minutes=50)  # 83 % of the hour
+
+    assert due_time_warnings(now, START, END, [0.5, 0.8, 0.9], [0.5]) == [0.8]
+    assert due_time_warnings(now, START, END, [0.8], [0.8]) == []

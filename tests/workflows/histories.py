@@ -1,9 +1,11 @@
 """Recorded workflow histories: written on request, replayed by test_replay.py on every run.
 
 Run the workflow tests with TRADING_RECORD_HISTORIES=1 to record the histories not on disk
-yet. A recorded file is never overwritten: it is what workflows still running somewhere look
-like, so it must keep replaying. Guard behaviour changes with ``workflow.patched`` and record
-the new behaviour under a new name; delete a file only when no such workflow can be left.
+yet. Every change to the workflows must keep them replaying: a change that breaks one changes
+what running workflows do. No deployment runs older code yet, so a deliberate change of the
+workflow's shape deletes the histories and records them anew (rather than keeping
+``workflow.patched`` branches for runs that do not exist); once one does, guard changes with
+``workflow.patched`` and record the new behaviour under a new name.
 """
 
 import os

@@ -47,6 +47,15 @@ async def losing_signal(
     await handle.signal(TradingSessionWorkflow.check_now, CheckRequest(source="fill"))
 
 
+async def checks_reach(handle: Handle, checks: int) -> None:
+    """Poll the live query (queries don't skip time) until the workflow checked that often."""
+    for _ in range(200):
+        if (await handle.query(TradingSessionWorkflow.get_status)).checks >= checks:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the workflow never made {checks} checks")
+
+
 async def gate_becomes(
     sessionmaker: async_sessionmaker[AsyncSession], session_id: str, *, open_: bool
 ) -> bool:
@@ -91,8 +100,9 @@ async def test_loss_warning_is_sent_once_even_across_later_checks(
     await wait_until_active(handle)
 
     await losing_signal(handle, sessionmaker, values["id"], 850)  # 85 % of 1000
-    for _ in range(6):  # six more periodic checks, one short skip at a time
-        await time_env.sleep(timedelta(seconds=30))
+    for _ in range(6):  # six more wakes (a sweep or a mark finding the loss moved)
+        await handle.signal(TradingSessionWorkflow.check_now, CheckRequest(source="sweep"))
+        await checks_reach(handle, _ + 2)
     view = await handle.query(TradingSessionWorkflow.get_status)
     await terminate(handle)
 
@@ -117,6 +127,10 @@ async def test_warnings_are_not_repeated_after_continue_as_new(
     await wait_until_active(handle)
     first_run = (await handle.describe()).run_id
     await losing_signal(handle, sessionmaker, values["id"], 900)
+    await checks_reach(handle, 1)
+    # A second wake makes two checks in this run: the next loop continues as new, carrying
+    # the warnings sent and this wake.
+    await handle.signal(TradingSessionWorkflow.check_now, CheckRequest(source="sweep"))
 
     result = await handle.result()
     await keep_history(handle, "continued_as_new")

@@ -21,10 +21,10 @@ CHECK_INTERVAL = timedelta(seconds=30)
 
 
 async def wait_until_active(handle: Handle) -> None:
-    """Poll the live query (queries don't skip time) until the first check has run."""
+    """Poll the live query (queries don't skip time) until the session is active."""
     for _ in range(200):
         view = await handle.query(TradingSessionWorkflow.get_status)
-        if view.status is SessionStatus.ACTIVE and view.checks >= 1:
+        if view.status is SessionStatus.ACTIVE:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("session never became active")
@@ -140,7 +140,9 @@ async def test_manual_termination_ends_session_with_actor_and_reason(
     assert result.end_reason is EndReason.TERMINATED
     async with sessionmaker() as db:
         row = await SessionRepository(db).get(values["id"])
-        ended = [e for e in await AuditRepository(db).for_session(values["id"])][-1]
+        trail = list(await AuditRepository(db).for_session(values["id"]))
+    ended = next(e for e in trail if e.action == "session.ended")
+    asked = [(e.action, e.actor, e.reason) for e in trail if "termination_request" in e.action]
     assert row.status == SessionStatus.TERMINATED
     assert row.end_detail == "desk closing early"
     assert (ended.action, ended.actor, ended.reason) == (
@@ -148,6 +150,11 @@ async def test_manual_termination_ends_session_with_actor_and_reason(
         "op-jane",
         "desk closing early",
     )
+    # The workflow audits every request it receives, the one that changed nothing too.
+    assert sorted(asked) == [
+        ("session.termination_request_ignored", "op-bob", "again"),
+        ("session.termination_requested", "op-jane", "desk closing early"),
+    ]
 
 
 async def test_session_waits_for_its_start_time_before_activating(

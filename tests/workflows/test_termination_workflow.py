@@ -124,12 +124,13 @@ async def test_a_warned_session_ends_in_two_local_calls_and_no_activity_task(
 ) -> None:
     """Start, warning and the termination run in the worker, the seven termination steps
     and the notification's hand-over in two calls: an expiry wave of sessions costs the
-    server workflow tasks only, and the worker two activations per session end."""
+    server workflow tasks only, and the worker two activations per session end. A quiet
+    session wakes for nothing else: no periodic check, no periodic snapshot."""
     handle, _ = await start_session(
         time_env, sessionmaker, task_queue, duration=timedelta(minutes=10)
     )
     result = await handle.result()
-    await keep_history(handle, "warned_then_expired_few_calls")
+    await keep_history(handle, "warned_then_expired")
 
     events = (await handle.fetch_history()).events
     scheduled = [e for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
@@ -138,7 +139,6 @@ async def test_a_warned_session_ends_in_two_local_calls_and_no_activity_task(
     assert scheduled == []
     assert local == [
         "activate_session",
-        "record_snapshot",  # periodic, every 5 minutes
         "record_warning",  # 80 % of the time
         "start_delivery",
         "run_steps",
@@ -191,7 +191,7 @@ async def test_a_subscriber_gets_the_ended_webhook_handed_over_by_the_last_call(
 
     events = (await handle.fetch_history()).events
     local = [t for t in map(local_activity_type, events) if t not in (None, "check_session")]
-    assert local == ["activate_session", "run_steps", "run_steps"]
+    assert local == ["activate_session", "record_request", "run_steps", "run_steps"]
     assert subscription in delivered.delivered
     assert [r.event for r in receiver.received] == ["session.ended"]
 
@@ -247,12 +247,12 @@ async def test_a_step_that_gives_up_leaves_cleanup_failed_until_an_operator_retr
         failed_row = await SessionRepository(db).get(values["id"])
         alerts = await AlertRepository(db).for_session(values["id"])
     broker.link_up = True
-    await handle.signal(
+    await handle.execute_update(
         TradingSessionWorkflow.retry_cleanup,
         RetryCleanupRequest(actor="op-jane", reason="broker link restored"),
     )
     result = await handle.result()
-    await keep_history(handle, "cleanup_failed_then_retried_few_calls")
+    await keep_history(handle, "cleanup_failed_then_retried")
 
     assert stuck.status is SessionStatus.CLEANUP_FAILED
     assert failed_row.status == SessionStatus.CLEANUP_FAILED

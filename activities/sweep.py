@@ -1,0 +1,116 @@
+"""The fleet sweep's activity: every open session of a shard checked in one statement.
+
+Only the sessions that need their workflow hear of it (a limit reached, a warning due, a
+LossUsedPct that moved); a breach closes the session's gate in the same transaction that
+found it, before its workflow winds it down.
+"""
+
+import asyncio
+import time
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from store.fleet import FleetRepository
+from temporalio import activity
+from temporalio.service import RPCError
+
+from activities.metrics import Metrics
+from activities.performance import PerformanceActivities
+from domain.messages import CheckRequest, SnapshotInput, session_workflow_id
+from domain.sweep import CheckSource, SweepResult, SweepShardInput, WakeReason
+from store.performance import PerformanceRepository
+
+# Signals in flight at once: a flash crash may wake a thousand sessions of one shard.
+SIGNAL_CONCURRENCY = 64
+BREACH_GATE_REASON = "loss limit reached (fleet sweep)"
+
+
+class SweepActivities:
+    """Built once per worker; signals through the worker's own Temporal client."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        performance: PerformanceActivities,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.performance = performance
+        self.metrics = metrics or Metrics()
+
+    @activity.defn
+    async def sweep_shard(self, input: SweepShardInput) -> SweepResult:
+        started = time.monotonic()
+        lateness = max(0.0, (datetime.now(UTC) - input.due_at).total_seconds())
+        if activity.info().attempt == 1:
+            self.metrics.check_lateness.observe(lateness)
+        async with self.sessionmaker.begin() as db:
+            fleet = FleetRepository(db)
+            losses = await fleet.sweep_losses(input.shard, input.shards)
+            wake = {row.session_id: reason for row in losses.rows if (reason := row.wake_reason())}
+            breached = [sid for sid, reason in wake.items() if reason is WakeReason.LIMIT]
+            closed = (
+                set(await fleet.close_gates(breached, BREACH_GATE_REASON)) if breached else set()
+            )
+            await fleet.record_sweep(
+                input.shard,
+                input.shards,
+                due_at=input.due_at,
+                swept_at=datetime.now(UTC),
+                checked=losses.checked,
+                signalled=len(wake),
+            )
+        failed = await self._wake(wake, closed)
+        snapshots = await self._snapshots(input) if input.snapshots else 0
+        self.metrics.checks.labels(CheckSource.SWEEP.value).inc(losses.checked)
+        woken: dict[str, int] = {}
+        for reason in wake.values():
+            woken[reason.value] = woken.get(reason.value, 0) + 1
+            self.metrics.sweep_signals.labels(reason.value).inc()
+        self.metrics.sweep_duration.observe(time.monotonic() - started)
+        return SweepResult(
+            checked=losses.checked,
+            woken=woken,
+            gates_closed=len(closed),
+            signals_failed=failed,
+            snapshots=snapshots,
+            lateness_seconds=round(lateness, 3),
+        )
+
+    async def _wake(self, wake: dict[str, WakeReason], closed: set[str]) -> int:
+        """Signal each session that needs its workflow; returns how many signals failed.
+
+        A failed signal is not retried here: the data is in the store, and the next sweep
+        finds the same session again (its workflow did not publish anything new).
+        """
+        client = activity.client()
+        gate = asyncio.Semaphore(SIGNAL_CONCURRENCY)
+
+        async def signal(session_id: str, reason: WakeReason) -> bool:
+            request = CheckRequest(
+                source=CheckSource.SWEEP.value,
+                reason=reason.value,
+                gate_closed=session_id in closed,
+            )
+            async with gate:
+                try:
+                    handle = client.get_workflow_handle(session_workflow_id(session_id))
+                    await handle.signal("check_now", request)
+                except RPCError as err:
+                    activity.logger.warning("sweep could not wake %s: %s", session_id, err.message)
+                    return False
+            return True
+
+        results = await asyncio.gather(*(signal(sid, reason) for sid, reason in wake.items()))
+        return results.count(False)
+
+    async def _snapshots(self, input: SweepShardInput) -> int:
+        """Periodic performance snapshots of the shard's sessions that traded since their
+        last one; the final snapshot is a termination step."""
+        async with self.sessionmaker() as db:
+            due = await PerformanceRepository(db).sessions_due_periodic(input.shard, input.shards)
+        for session_id in due:
+            await self.performance.record_snapshot(
+                SnapshotInput(session_id=session_id, kind="periodic", taken_at=input.due_at)
+            )
+        return len(due)
