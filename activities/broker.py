@@ -12,7 +12,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.positions import Side
+from domain.positions import Side, quantize_money
 from store.ledger import LedgerRepository, NewFill
 from store.sessions import SessionRepository
 from store.termination import PaperBookRepository
@@ -69,7 +69,8 @@ class PaperBroker:
                     continue
                 side = Side.SELL if position.quantity > 0 else Side.BUY
                 quantity = abs(position.quantity)
-                price = marks.get(position.symbol, position.average_price)
+                # Fill prices are money; the average is kept finer than that.
+                price = marks.get(position.symbol, quantize_money(position.average_price))
                 fee = (quantity * price * self.fee_rate).quantize(Decimal("0.00000001"))
                 fill, _ = await ledger.apply_fill(
                     session_id,

@@ -9,7 +9,7 @@ from enum import StrEnum
 from pydantic import BaseModel
 
 from domain.limits import loss_used, session_loss, time_used
-from domain.positions import Side, signed_quantity
+from domain.positions import Side, quantize_money, signed_quantity
 
 
 class SnapshotKind(StrEnum):
@@ -33,7 +33,12 @@ class FillRecord:
 
 
 class PerformanceFigures(BaseModel):
-    """What a session has achieved so far; percentages are 0-100, win rate is 0-1."""
+    """What a session has achieved so far; money at the stored scale (8 places), win rate 0-1.
+
+    ``time_used_pct`` is 0-100. ``loss_used_pct`` is the loss as a percentage of the limit and
+    is not clamped: a mark that gaps through the limit shows by how much (190 = the loss was
+    1.9 times the limit when checked), which is what a risk desk must see after a breach.
+    """
 
     realized_pnl: Decimal
     unrealized_pnl: Decimal
@@ -123,7 +128,10 @@ def compute_performance(
     ``end_time`` is the deadline; a session that ended earlier passes its end as ``now``.
     Duration runs from the start to ``now``, never past the deadline nor below zero.
     """
-    realized = sum((fill.realized_pnl for fill in fills), Decimal(0))
+    # Quantized once more here: the figures are shown and stored, and callers may pass
+    # money finer than the stored scale (a product of two stored values has 16 places).
+    realized = quantize_money(sum((fill.realized_pnl for fill in fills), Decimal(0)))
+    unrealized_pnl = quantize_money(unrealized_pnl)
     trips = round_trips(fills)
     peak, drawdown = peak_and_drawdown(fills)
     loss = session_loss(realized, unrealized_pnl)
@@ -132,15 +140,15 @@ def compute_performance(
         realized_pnl=realized,
         unrealized_pnl=unrealized_pnl,
         total_pnl=realized + unrealized_pnl,
-        fees=sum((fill.fee for fill in fills), Decimal(0)),
+        fees=quantize_money(sum((fill.fee for fill in fills), Decimal(0))),
         fills=len(fills),
         round_trips=trips.count,
         winning_round_trips=trips.wins,
         win_rate=trips.wins / trips.count if trips.count else None,
-        peak_pnl=peak,
-        max_drawdown=drawdown,
+        peak_pnl=quantize_money(peak),
+        max_drawdown=quantize_money(drawdown),
         duration_seconds=duration.total_seconds(),
-        loss=loss,
+        loss=quantize_money(loss),
         loss_used_pct=_percent(loss_used(loss, loss_limit)),
         time_used_pct=_percent(time_used(now, start_time, end_time)),
     )

@@ -1,8 +1,27 @@
 """Average-cost position accounting: what a fill does to a position and to realized PnL."""
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from enum import StrEnum
+
+# Scales the ledger stores (NUMERIC(24, 8) for money, NUMERIC(36, 20) for the average
+# price). Every figure this module returns is already at its stored scale, so what is computed
+# in memory is exactly what the database keeps, and a position folded fill by fill (reading each
+# step back from the store) agrees to the last digit with one replayed from scratch. Half-even
+# (banker's) rounding has no bias across many fills; since the values arrive exact, PostgreSQL
+# never rounds them again (it would round half away from zero).
+MONEY_SCALE = 8
+AVERAGE_PRICE_SCALE = 20
+_MONEY = Decimal(1).scaleb(-MONEY_SCALE)
+_AVERAGE = Decimal(1).scaleb(-AVERAGE_PRICE_SCALE)
+# Wide enough that products of stored values are exact, so the only rounding is the one to
+# the stored scale, not the default context's 28 significant digits.
+_WIDE = Context(prec=80, rounding=ROUND_HALF_EVEN)
+
+
+def quantize_money(value: Decimal) -> Decimal:
+    """``value`` at the stored scale of money (8 decimal places, half-even)."""
+    return value.quantize(_MONEY, context=_WIDE)
 
 
 class Side(StrEnum):
@@ -35,28 +54,49 @@ def apply_fill(
 
     The part that opens or adds exposure moves the average price; a fill that crosses
     through zero closes the old position and opens the remainder at the fill price.
+    Closing releases the booked cost (quantity x average, in money) of the part closed, so
+    the partial closes of a round trip add up to exactly its proceeds minus its cost: no
+    -1900.11000002 where -1900.11 is right. This is the one place both the in-order and the
+    replay path of the ledger go through, and the one place figures are quantized.
     """
-    delta = signed_quantity(side, quantity)
+    with localcontext(_WIDE):
+        return _apply_fill(position, signed_quantity(side, quantity), price, fee)
+
+
+def _apply_fill(position: Position, delta: Decimal, price: Decimal, fee: Decimal) -> FillEffect:
     held = position.quantity
-    realized = -fee
+    average = position.average_price
     if held == 0 or (held > 0) == (delta > 0):
         new_quantity = held + delta
-        average = (held * position.average_price + delta * price) / new_quantity
-        return FillEffect(Position(new_quantity, average), realized)
+        new_average = (_booked_cost(held, average) + delta * price) / new_quantity
+        return FillEffect(
+            Position(new_quantity, new_average.quantize(_AVERAGE)), quantize_money(-fee)
+        )
 
     closed = min(abs(held), abs(delta))
     direction = Decimal(1) if held > 0 else Decimal(-1)
-    realized += (price - position.average_price) * closed * direction
+    remaining = abs(held) - closed
+    released = _booked_cost(abs(held), average) - _booked_cost(remaining, average)
+    realized = quantize_money(direction * (price * closed - released) - fee)
     new_quantity = held + delta
     if new_quantity == 0:
         return FillEffect(Position(), realized)
     if (new_quantity > 0) == (held > 0):
-        return FillEffect(Position(new_quantity, position.average_price), realized)
-    return FillEffect(Position(new_quantity, price), realized)
+        return FillEffect(Position(new_quantity, average), realized)
+    return FillEffect(Position(new_quantity, price.quantize(_AVERAGE)), realized)
+
+
+def _booked_cost(quantity: Decimal, average_price: Decimal) -> Decimal:
+    """What ``quantity`` at ``average_price`` cost, in money; signed like the quantity."""
+    return quantize_money(quantity * average_price)
 
 
 def unrealized_pnl(position: Position, mark: Decimal | None) -> Decimal:
-    """Open PnL at ``mark``; without a mark nothing is known, so it counts as zero."""
+    """Open PnL at ``mark``, at the stored scale: what flattening there would realize before
+    fees. Without a mark nothing is known, so it counts as zero."""
     if mark is None or position.quantity == 0:
         return Decimal(0)
-    return (mark - position.average_price) * position.quantity
+    with localcontext(_WIDE):
+        return quantize_money(
+            mark * position.quantity - _booked_cost(position.quantity, position.average_price)
+        )

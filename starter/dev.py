@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from starter import bootstrap_key
 from starter.devserver import start_dev_server
 from starter.keys_service import IssuedKey, KeyService
 from starter.logging_setup import configure_logging
@@ -60,7 +61,7 @@ def main() -> int:
     log.info(
         "database ready (%s)", "embedded, " + str(data_dir / "pg") if embedded_db else "external"
     )
-    _bootstrap_admin_key(database_url)
+    _bootstrap_admin_key(database_url, data_dir)
 
     stack = Stack()
     stopping = False
@@ -126,8 +127,12 @@ def main() -> int:
         print("stopped; state is kept in", data_dir, flush=True)  # noqa: T201
 
 
-def _bootstrap_admin_key(database_url: str) -> None:
-    """On the first start, issue an admin key and print it once; only its hash is stored."""
+def _bootstrap_admin_key(database_url: str, data_dir: Path) -> None:
+    """On the first start, issue an admin key; only its hash is stored in the database.
+
+    The key goes to a 0600 file in the data dir and to the terminal, never to the logs nor
+    to a redirected stdout (see ``starter.bootstrap_key``).
+    """
 
     async def issue() -> IssuedKey | None:
         engine = create_engine(database_url, pool_size=1)
@@ -138,13 +143,8 @@ def _bootstrap_admin_key(database_url: str) -> None:
 
     issued = asyncio.run(issue())
     if issued is not None:
-        # Straight to the terminal, never to the logs: this is the only copy of the key.
-        print(  # noqa: T201
-            f"\nBootstrap admin API key (key id {issued.key_id}); store it now, "
-            f"it is not shown again:\n  {issued.api_key}\n"
-            "Issue more with `sessionctl keys create --role ...` or POST /keys.\n",
-            flush=True,
-        )
+        path = bootstrap_key.write_key_file(data_dir, issued.api_key)
+        bootstrap_key.announce(issued.key_id, issued.api_key, path)
 
 
 def _worker_metrics_env(settings: Settings, n: int) -> dict[str, str]:

@@ -8,6 +8,7 @@ grep finds everything a session did across the API, the worker and its activitie
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -23,6 +24,44 @@ _TEMPORAL_EXTRAS = ("temporal_workflow", "temporal_activity")
 _SESSION_PREFIX = workflow_id_for("")
 _UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+REDACTED = "[redacted]"
+# Where database errors quote the values a statement carried. SQLAlchemy puts the bound
+# parameters on a line of their own; asyncpg names a value it could not encode; PostgreSQL's
+# DETAIL quotes the key of a unique or foreign key violation and the row a check refused.
+_VALUE_PATTERNS = (
+    (re.compile(r"\[parameters: [^\n]*"), f"[parameters: {REDACTED}]"),
+    (re.compile(r"(invalid input for query argument \$\d+: ).*"), rf"\1{REDACTED}"),
+    (re.compile(r"(Key \([^)\n]*\)=)\(.*"), rf"\1({REDACTED})"),
+    (re.compile(r"(Failing row contains \().*"), rf"\1{REDACTED})"),
+)
+
+
+def redact(text: str) -> str:
+    """``text`` without the SQL parameter values a database error may quote."""
+    for pattern, replacement in _VALUE_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts SQL parameter values from a record's message and exception text.
+
+    ``hide_parameters`` on our engines already keeps them out of SQLAlchemy's errors; this is
+    the second line for what it does not cover: asyncpg's and PostgreSQL's own messages, and
+    any engine made elsewhere. Temporal logs a failing activity with its exception, so the
+    exception text is redacted as well (formatted once here; formatters reuse ``exc_text``).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -39,8 +78,10 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _STANDARD and key not in _TEMPORAL_EXTRAS and key not in entry:
                 entry[key] = value
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
         return json.dumps(entry, default=str, ensure_ascii=False)
@@ -94,6 +135,9 @@ def configure_logging(settings: Settings) -> None:
     if root.handlers:
         return
     handler = _StderrHandler()
+    # On the handler, not a logger: records of every logger reach it, filters of the root
+    # logger would miss the ones that propagate from Temporal's and SQLAlchemy's loggers.
+    handler.addFilter(RedactingFilter())
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter())
         # The ids are fields of the line already; don't repeat them inside the message.

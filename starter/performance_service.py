@@ -15,7 +15,8 @@ from store.sessions import SessionNotFoundError, SessionRepository
 
 
 class FiguresOut(BaseModel):
-    """Performance figures; money as decimal strings, percentages 0-100, win rate 0-1."""
+    """Performance figures; money as decimal strings, win rate 0-1, ``time_used_pct`` 0-100,
+    ``loss_used_pct`` unclamped (past 100 after a breach that gapped through the limit)."""
 
     realized_pnl: Money
     unrealized_pnl: Money

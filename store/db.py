@@ -9,9 +9,14 @@ from sqlalchemy.ext.asyncio import (
 
 
 def create_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
-    # pre_ping lets the pool recover by itself after PostgreSQL restarts.
+    # pre_ping lets the pool recover by itself after PostgreSQL restarts. hide_parameters
+    # keeps bound values (ids, reasons, amounts) out of error texts, which end up in logs.
     return create_async_engine(
-        database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        database_url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        hide_parameters=True,
     )
 
 

@@ -23,6 +23,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 Money = Numeric(24, 8)
 Quantity = Numeric(24, 8)
+# domain.positions.AVERAGE_PRICE_SCALE: an average price is kept finer than money.
+AveragePrice = Numeric(36, 20)
 
 
 class Base(DeclarativeBase):
@@ -102,7 +104,7 @@ class Position(Base):
     )
     symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
     quantity: Mapped[Decimal] = mapped_column(Quantity)
-    average_price: Mapped[Decimal]
+    average_price: Mapped[Decimal] = mapped_column(AveragePrice)
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 

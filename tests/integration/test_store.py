@@ -481,3 +481,14 @@ async def test_pnl_takes_the_last_recorded_of_marks_with_the_same_time(db: Async
 
     assert figures.unrealized_pnl == D(-30)
     assert figures.open_positions == 1
+
+
+async def test_audit_trail_cannot_be_truncated(db: AsyncSession) -> None:
+    session_id = new_session_id()
+    await audit_event_id(db, session_id)
+
+    with pytest.raises(DBAPIError, match="append-only"):
+        async with db.begin_nested():
+            await db.execute(text("TRUNCATE audit_events"))
+
+    assert len(await AuditRepository(db).for_session(session_id)) == 1

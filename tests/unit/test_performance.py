@@ -13,7 +13,7 @@ from domain.performance import (
     round_trips,
     snapshot_key,
 )
-from domain.positions import Position, Side, apply_fill
+from domain.positions import Position, Side, apply_fill, unrealized_pnl
 
 D = Decimal
 START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
@@ -239,3 +239,39 @@ def test_snapshot_key_is_one_final_per_session_and_one_periodic_per_instant(
     kind: SnapshotKind, expected: str
 ) -> None:
     assert snapshot_key("s-1", kind, START) == expected
+
+
+def test_a_mark_that_gaps_through_the_limit_shows_the_true_loss_used_not_100() -> None:
+    # Long 10 @ 100, marked at 5 against a 500 limit: loss 950 = 190 % (the case).
+    # Clamping to 100 would hide from the desk how far past the limit the breach was caught.
+    position = apply_fill(Position(), Side.BUY, D(10), D(100)).position
+
+    figures = compute_performance(
+        [fill(BUY, "10", "100", "0")],
+        unrealized_pnl=unrealized_pnl(position, D(5)),
+        loss_limit=D(500),
+        start_time=START,
+        end_time=END,
+        now=END,
+    )
+
+    assert figures.loss == D(950)
+    assert figures.loss_used_pct == 190.0
+
+
+def test_money_figures_are_at_the_stored_scale() -> None:
+    # A caller's unrealized PnL with 16 places (a product of two stored values) comes out at 8.
+    figures = compute_performance(
+        [fill(BUY, "3", "100.33333333", "-0.125", fee="0.125")],
+        unrealized_pnl=D("-126.4499997912345678"),
+        loss_limit=D(1000),
+        start_time=START,
+        end_time=END,
+        now=END,
+    )
+
+    assert figures.unrealized_pnl == D("-126.44999979")
+    assert figures.total_pnl == D("-126.57499979")
+    assert figures.loss == D("126.57499979")
+    for value in (figures.unrealized_pnl, figures.total_pnl, figures.loss, figures.fees):
+        assert -value.as_tuple().exponent <= 8  # type: ignore[operator]
