@@ -26,7 +26,7 @@ from activities.metrics import ActivityMetricsInterceptor, Metrics
 from activities.notifications import NotificationActivities
 from activities.performance import PerformanceActivities
 from activities.refusals import DataErrorsAreRefusals
-from activities.session import SessionActivities
+from activities.session import DATABASE_OUTAGE_ALERT_AFTER, SessionActivities
 from activities.sweep import SweepActivities
 from activities.termination import TerminationActivities
 from activities.termination_sequence import TerminationSequenceActivities
@@ -73,7 +73,12 @@ def create_worker(
     notifications = NotificationActivities(sessionmaker, http)
     performance = PerformanceActivities(sessionmaker)
     sequence = TerminationSequenceActivities(termination, performance, sessions, notifications)
-    sweep = SweepActivities(sessionmaker, performance, metrics)
+    sweep = SweepActivities(
+        sessionmaker,
+        performance,
+        metrics,
+        outage_alert_after=outage_alert_after or DATABASE_OUTAGE_ALERT_AFTER,
+    )
     return Worker(
         client,
         task_queue=task_queue,

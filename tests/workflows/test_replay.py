@@ -10,6 +10,7 @@ from temporalio.worker import Replayer
 from tests.workflows.histories import HISTORIES
 from workflows.housekeeping import HousekeepingWorkflow
 from workflows.session import TradingSessionWorkflow
+from workflows.sweep import FleetSweepWorkflow
 
 RECORDED = sorted(HISTORIES.glob("*.json"))
 
@@ -21,7 +22,7 @@ def test_histories_have_been_recorded() -> None:
 @pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
 async def test_recorded_history_replays_deterministically(path: Path) -> None:
     replayer = Replayer(
-        workflows=[TradingSessionWorkflow, HousekeepingWorkflow],
+        workflows=[TradingSessionWorkflow, FleetSweepWorkflow, HousekeepingWorkflow],
         data_converter=pydantic_data_converter,
     )
 

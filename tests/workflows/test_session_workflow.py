@@ -7,7 +7,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from domain.messages import CheckRequest, TerminationRequest
+from domain.messages import TerminationRequest
 from domain.positions import Side
 from domain.status import EndReason, SessionStatus
 from store.audit import AuditRepository
@@ -78,45 +78,6 @@ async def test_session_expires_exactly_at_deadline(
         "portfolio.updated",
         "session.ended",
     ]
-
-
-async def test_loss_breach_ends_session_within_one_check(
-    time_env: WorkflowEnvironment, sessionmaker: async_sessionmaker[AsyncSession], task_queue: str
-) -> None:
-    handle, values = await start_session(
-        time_env, sessionmaker, task_queue, loss_limit=Decimal(500)
-    )
-    await wait_until_active(handle)
-    breached_at = await time_env.get_current_time()
-    # No signal: only the periodic safety-net check can see this loss.
-    await record_losing_trade(sessionmaker, values["id"], Decimal(600))
-
-    result = await handle.result()
-
-    assert result.end_reason is EndReason.LOSS_LIMIT
-    assert result.ended_at - breached_at <= CHECK_INTERVAL + timedelta(seconds=1)
-    assert result.realized_pnl == Decimal(-600)
-    async with sessionmaker() as db:
-        row = await SessionRepository(db).get(values["id"])
-    assert row.status == SessionStatus.LOSS_LIMIT
-    assert row.end_detail == "loss 600.00000000 reached limit 500"
-
-
-async def test_breaching_fill_with_signal_ends_session_without_waiting_for_tick(
-    time_env: WorkflowEnvironment, sessionmaker: async_sessionmaker[AsyncSession], task_queue: str
-) -> None:
-    handle, values = await start_session(
-        time_env, sessionmaker, task_queue, loss_limit=Decimal(500)
-    )
-    await wait_until_active(handle)
-    breached_at = await time_env.get_current_time()
-    await record_losing_trade(sessionmaker, values["id"], Decimal(500))
-    await handle.signal(TradingSessionWorkflow.check_now, CheckRequest(source="fill"))
-
-    result = await handle.result()
-
-    assert result.end_reason is EndReason.LOSS_LIMIT
-    assert result.ended_at - breached_at < timedelta(seconds=1)
 
 
 async def test_manual_termination_ends_session_with_actor_and_reason(

@@ -1,0 +1,118 @@
+"""The fleet sweep on the time-skipping server: the safety net for a lost signal.
+
+The sweep sweeps every ACTIVE session in the (shared) test database; sessions other tests
+left behind belong to other servers, so their signals fail and are counted, nothing more.
+"""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from domain.status import EndReason
+from domain.sweep import SweepInput
+from store.sessions import SessionRepository
+from tests.workflows.helpers import start_session
+from tests.workflows.histories import keep_history
+from tests.workflows.test_session_workflow import (
+    audit_actions,
+    record_losing_trade,
+    wait_until_active,
+)
+from workflows import search_attributes as sa
+from workflows.session import TradingSessionWorkflow
+from workflows.sweep import FleetSweepWorkflow
+
+Sessionmaker = async_sessionmaker[AsyncSession]
+Sweep = WorkflowHandle[FleetSweepWorkflow, None]
+INTERVAL = timedelta(seconds=30)
+
+
+@pytest.fixture
+async def sweep(time_env: WorkflowEnvironment, task_queue: str) -> AsyncIterator[Sweep]:
+    """The one shard's sweep, every 30 s, on this test's queue."""
+    handle = await time_env.client.start_workflow(
+        FleetSweepWorkflow.run,
+        SweepInput(shard=0, shards=1, interval_seconds=INTERVAL.total_seconds(), sweeps_per_run=3),
+        id=f"sweep-{uuid.uuid4()}",
+        task_queue=task_queue,
+    )
+    yield handle
+    await handle.terminate("test over")
+
+
+async def test_a_breach_whose_signal_was_lost_ends_the_session_within_one_sweep(
+    time_env: WorkflowEnvironment,
+    sessionmaker: Sessionmaker,
+    task_queue: str,
+    sweep: WorkflowHandle,
+) -> None:
+    handle, values = await start_session(
+        time_env, sessionmaker, task_queue, loss_limit=Decimal(500)
+    )
+    await wait_until_active(handle)
+    breached_at = await time_env.get_current_time()
+    # No signal reaches the workflow: only the sweep can see this loss.
+    await record_losing_trade(sessionmaker, values["id"], Decimal(600))
+
+    result = await handle.result()
+    await keep_history(sweep, "fleet_sweep")
+
+    assert result.end_reason is EndReason.LOSS_LIMIT
+    assert result.ended_at - breached_at <= INTERVAL + timedelta(seconds=1)
+    async with sessionmaker() as db:
+        row = await SessionRepository(db).get(values["id"])
+    assert row.end_detail == "loss 600 reached limit 500"
+    # The sweep closed the gate in the transaction that found the breach.
+    actions = await audit_actions(sessionmaker, values["id"])
+    assert actions.index("gate.closed") < actions.index("session.ended")
+
+
+async def test_a_warning_the_sweep_finds_is_sent_exactly_once(
+    time_env: WorkflowEnvironment,
+    sessionmaker: Sessionmaker,
+    task_queue: str,
+    sweep: WorkflowHandle,
+) -> None:
+    handle, values = await start_session(time_env, sessionmaker, task_queue)
+    await wait_until_active(handle)
+    await record_losing_trade(sessionmaker, values["id"], Decimal(850))  # 85 % of 1000
+
+    for _ in range(5):  # five sweeps
+        await time_env.sleep(INTERVAL)
+    view = await handle.query(TradingSessionWorkflow.get_status)
+    await handle.signal(TradingSessionWorkflow.request_termination, {"reason": "done"})
+    await handle.result()
+
+    assert view.loss_warnings_sent == [0.8]
+    assert view.checks == 1  # woken once: the warning sent and LossUsedPct published
+    assert (await audit_actions(sessionmaker, values["id"])).count("warning.loss") == 1
+
+
+async def test_loss_used_pct_follows_the_sweep(
+    time_env: WorkflowEnvironment,
+    sessionmaker: Sessionmaker,
+    task_queue: str,
+    sweep: WorkflowHandle,
+) -> None:
+    handle, values = await start_session(time_env, sessionmaker, task_queue)
+    await wait_until_active(handle)
+    await record_losing_trade(sessionmaker, values["id"], Decimal(300))  # 30 %, no warning
+
+    await time_env.sleep(INTERVAL * 2)
+    for _ in range(100):
+        attributes = (await handle.describe()).typed_search_attributes
+        if attributes.get(sa.LOSS_USED_PCT) == 30.0:
+            break
+        await asyncio.sleep(0.05)
+
+    assert attributes.get(sa.LOSS_USED_PCT) == 30.0
+    assert (await handle.query(TradingSessionWorkflow.get_status)).loss_warnings_sent == []
+    await handle.signal(TradingSessionWorkflow.request_termination, {"reason": "done"})
+    await handle.result()
