@@ -54,6 +54,21 @@ class Settings(BaseSettings):
     # Workflows a worker keeps in memory; set it to at least the sessions one worker holds.
     worker_max_cached_workflows: int = Field(default=5000, gt=0)
     check_interval_seconds: float = Field(default=30.0, gt=0)
+    sweep_shards: int = Field(
+        default=1, ge=1, description="sweep shards; shard = stable hash of the session id"
+    )
+    mark_clock_skew_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How far in the future a mark's marked_at may lie (the sender's clock "
+        "may run ahead); a later one is refused, or it would hide every later real price.",
+    )
+    ingest_wake_window_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="A fill or mark wakes a session's workflow at most once per this window "
+        "unless the loss limit is reached, so a fast feed cannot churn its history.",
+    )
     max_session_hours: float = Field(default=24 * 7, gt=0)
 
     # Operations: logs, metrics, traces, housekeeping.
