@@ -62,11 +62,13 @@ class SweepActivities:
         async with self.sessionmaker.begin() as db:
             fleet = FleetRepository(db)
             losses = await fleet.sweep_losses(input.shard, input.shards)
-            wake = {row.session_id: reason for row in losses.rows if (reason := row.wake_reason())}
+            wake = {row.session_id: reason for row, reason in losses.to_wake()}
             breached = [sid for sid, reason in wake.items() if reason is WakeReason.LIMIT]
-            closed = (
-                set(await fleet.close_gates(breached, BREACH_GATE_REASON)) if breached else set()
-            )
+            closed: set[str] = set()
+            if breached:
+                # Named by the sweep, so a retried sweep audits each closing once.
+                cause = f"sweep:{input.shard}/{input.shards}:{input.due_at.isoformat()}"
+                closed = set(await fleet.close_gates(breached, BREACH_GATE_REASON, cause=cause))
             await fleet.record_sweep(
                 input.shard,
                 input.shards,

@@ -17,6 +17,7 @@ from starter import (
     health,
     jobs,
     keys_api,
+    marks_api,
     metrics,
     notifications_api,
     orders_api,
@@ -43,6 +44,7 @@ from starter.keys_service import KeyService, Principal
 from starter.limits import BodySizeLimit, install_cors
 from starter.logging_setup import configure_logging
 from starter.schemas import (
+    MAX_MARKS_BATCH_BYTES,
     ErrorResponse,
     ExtendDeadlineRequest,
     FillOut,
@@ -106,9 +108,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Notifications (list, SSE stream) and webhook subscriptions; brings its LISTEN lifespan.
     app.include_router(notifications_api.router, dependencies=operator_only)
     app.include_router(keys_api.router)
+    app.include_router(marks_api.router)
     app.include_router(codec_api.router)
     install_cors(app, settings)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_request_bytes,
+        per_path={"/marks": max(settings.max_request_bytes, MAX_MARKS_BATCH_BYTES)},
+    )
     return app
 
 

@@ -28,6 +28,7 @@ class Permission(StrEnum):
     READ_ORDERS = "orders.read"
     OPERATE = "operations"  # jobs, notifications, webhooks, payload codec
     MANAGE_KEYS = "keys.manage"
+    MARKET_DATA = "marks.market"  # market prices per symbol, for every session holding them
 
 
 _T, _S, _O, _A = Role.TRADER, Role.SERVICE, Role.OPERATOR, Role.ADMIN
@@ -41,6 +42,7 @@ ROLES: Mapping[Permission, frozenset[Role]] = {
     Permission.READ_ORDERS: frozenset({_T, _S, _O, _A}),
     Permission.OPERATE: frozenset({_O, _A}),
     Permission.MANAGE_KEYS: frozenset({_A}),
+    Permission.MARKET_DATA: frozenset({Role.MARKET_DATA, _A}),
 }
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <API key>`")
@@ -129,3 +131,4 @@ ReadGate = Annotated[Principal, Depends(require_for_session(Permission.GATE))]
 IngestTrades = Annotated[Principal, Depends(require_for_session(Permission.INGEST))]
 Operate = Annotated[Principal, Depends(require(Permission.OPERATE))]
 ManageKeys = Annotated[Principal, Depends(require(Permission.MANAGE_KEYS))]
+MarketData = Annotated[Principal, Depends(require(Permission.MARKET_DATA))]

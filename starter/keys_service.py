@@ -32,6 +32,7 @@ class Role(StrEnum):
     SERVICE = "service"
     OPERATOR = "operator"
     ADMIN = "admin"
+    MARKET_DATA = "market_data"  # a price feed: POST /marks and nothing else
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,34 @@ class MarkRequest(Request):
     marked_at: AwareDatetime | None = None
 
 
+MAX_MARKS_PER_BATCH = 1000
+# A full batch of the longest symbols, prices and timestamps fits in this many bytes.
+MAX_MARKS_BATCH_BYTES = MAX_MARKS_PER_BATCH * 192
+
+
+class MarketMarkIn(Request):
+    symbol: Symbol
+    price: Annotated[Amount, Field(gt=0)]
+    marked_at: AwareDatetime | None = Field(
+        default=None, description="When the price was observed; defaults to now."
+    )
+
+
+class MarketMarksRequest(Request):
+    """A batch of market prices (``POST /marks``): each applies to every session holding it."""
+
+    marks: list[MarketMarkIn] = Field(min_length=1, max_length=MAX_MARKS_PER_BATCH)
+
+
+class MarketMarksOut(BaseModel):
+    """What one batch did: marks stored, sessions checked, gates closed, workflows woken."""
+
+    marks_applied: int = Field(description="Marks stored (an older one than stored is not).")
+    sessions_affected: int = Field(description="ACTIVE sessions holding a marked symbol.")
+    sessions_halted: int = Field(description="Sessions at their limit whose gate was closed.")
+    sessions_woken: int = Field(description="Sessions whose workflow was signalled.")
+
+
 class SessionOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -108,6 +136,12 @@ class SessionOut(BaseModel):
     ended_at: datetime | None
     workflow_id: str
     created_at: datetime
+    last_checked_at: datetime | None = Field(
+        default=None, description="When the session's loss was last checked."
+    )
+    last_checked_by: str | None = Field(
+        default=None, description="By what: sweep, fill, mark or workflow."
+    )
     live: SessionView | None = None
 
 

@@ -22,6 +22,7 @@ from domain.messages import (
     TerminationRequest,
 )
 from domain.status import SessionStatus, is_terminal
+from domain.sweep import CheckSource
 from starter.errors import (
     ConflictError,
     InvalidRequestError,
@@ -41,6 +42,7 @@ from starter.schemas import (
 )
 from starter.session_start import check_same_session, start_options, workflow_input
 from starter.settings import Settings
+from store.fleet import FleetRepository
 from store.models import TradingSession
 from store.sessions import SessionNotFoundError, SessionRepository
 from workflows.session import TradingSessionWorkflow, workflow_id_for
@@ -127,7 +129,8 @@ class SessionService:
     async def get_session(self, session_id: str) -> SessionOut:
         async with self.sessionmaker() as db:
             row = await session_row(SessionRepository(db), session_id)
-        out = SessionOut.model_validate(row)
+            sweeps = await FleetRepository(db).last_sweeps(self.settings.sweep_shards)
+        out = session_out(row, sweeps, self.settings.sweep_shards)
         if not is_terminal(out.status):
             out.live = await self.live_status(session_id)
         return out
@@ -151,7 +154,8 @@ class SessionService:
             rows = await SessionRepository(db).list(
                 status=status, account_id=account_id, limit=limit, offset=offset
             )
-        return [SessionOut.model_validate(row) for row in rows]
+            sweeps = await FleetRepository(db).last_sweeps(self.settings.sweep_shards)
+        return [session_out(row, sweeps, self.settings.sweep_shards) for row in rows]
 
     async def terminate(self, session_id: str, request: TerminateRequest) -> SessionOut:
         """End the session through the workflow's ``terminate`` update; the workflow audits
@@ -281,6 +285,22 @@ async def session_row(
         return await repo.get(session_id, for_update=for_update)
     except SessionNotFoundError as err:
         raise NotFoundError(str(err)) from err
+
+
+def session_out(row: TradingSession, sweeps: dict[int, datetime], shards: int) -> SessionOut:
+    """The row as the API shows it; last checked is the newer of the row's own check (a fill,
+    a mark, the workflow) and its shard's last sweep, which counts only while it is ACTIVE
+    (the sweep checks nothing else)."""
+    out = SessionOut.model_validate(row)
+    swept_at = sweeps.get(row.shard_key % shards)
+    if (
+        swept_at is not None
+        and SessionStatus(row.status) is SessionStatus.ACTIVE
+        and swept_at >= row.start_time
+        and (out.last_checked_at is None or swept_at > out.last_checked_at)
+    ):
+        out.last_checked_at, out.last_checked_by = swept_at, CheckSource.SWEEP.value
+    return out
 
 
 def gate_of(row: TradingSession) -> GateOut:

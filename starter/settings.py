@@ -55,10 +55,30 @@ class Settings(BaseSettings):
     worker_max_cached_workflows: int = Field(default=5000, gt=0)
     # The fleet sweep checks every open session's loss this often, in one statement a shard.
     check_interval_seconds: float = Field(default=30.0, gt=0)
-    # Sweep shards; a session's shard is a stable hash of its id (domain.sweep.shard_of).
-    sweep_shards: int = Field(default=1, ge=1, le=64)
-    # The sweep records periodic performance snapshots of sessions that traded this often.
-    performance_interval_seconds: float = Field(default=300.0, gt=0)
+    sweep_shards: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Fleet sweep shards; a session's shard is a stable hash of its id.",
+    )
+    performance_interval_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="The sweep records a periodic performance snapshot of each session that "
+        "traded this often.",
+    )
+    mark_clock_skew_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How far in the future a mark's marked_at may lie (the sender's clock "
+        "may run ahead); a later one is refused, or it would hide every later real price.",
+    )
+    ingest_wake_window_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="A fill or mark wakes a session's workflow at most once per this window "
+        "unless the loss limit is reached, so a fast feed cannot churn its history.",
+    )
     max_session_hours: float = Field(default=24 * 7, gt=0)
 
     # Operations: logs, metrics, traces, housekeeping.

@@ -51,3 +51,20 @@ class AuditRepository:
             .order_by(AuditEvent.occurred_at, AuditEvent.id)
         )
         return (await self.db.execute(stmt)).scalars().all()
+
+    async def append_many(self, events: Sequence[dict[str, Any]]) -> int:
+        """Write many events in one statement (keys as :meth:`append`'s); a retried event
+        with the same ``dedupe_key`` is skipped. Returns how many were written."""
+        if not events:
+            return 0
+        rows = [{"reason": None, "workflow_id": None, "run_id": None, **e} for e in events]
+        for row in rows:
+            row.setdefault("details", {})
+            row.setdefault("dedupe_key", None)
+        stmt = (
+            insert(AuditEvent)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(AuditEvent.id)
+        )
+        return len((await self.db.execute(stmt)).all())

@@ -3,15 +3,56 @@
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeVarTuple
 
-from sqlalchemy import and_, func, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.positions import Position as PositionValue
 from domain.positions import Side, apply_fill, unrealized_pnl
-from store.models import Fill, Mark, Position, TradingSession
+from store.models import Fill, Mark, MarketMark, Position, TradingSession
 from store.sessions import SessionNotFoundError
+
+_Ts = TypeVarTuple("_Ts")
+
+
+def with_latest_mark(
+    stmt: Select[*_Ts],
+) -> tuple[Select[*_Ts], ColumnElement[Decimal]]:
+    """Join each ``Position`` of ``stmt`` to its latest mark; return the statement and the price.
+
+    The latest mark of a (session, symbol) is the newest by ``marked_at`` of the session's
+    own marks and the market's mark for the symbol (``POST /marks``); on a tie the
+    session's own mark wins. The price is NULL when neither is known. Every path that
+    values a position (the ingest check, the workflow's check, the fleet sweep, flatten)
+    uses this one rule.
+    """
+    own = (
+        select(Mark.price, Mark.marked_at)
+        .where(Mark.session_id == Position.session_id, Mark.symbol == Position.symbol)
+        .order_by(Mark.marked_at.desc(), Mark.id.desc())
+        .limit(1)
+        .lateral("own_mark")
+    )
+    market_is_newer = and_(
+        MarketMark.marked_at.is_not(None),
+        or_(own.c.marked_at.is_(None), MarketMark.marked_at > own.c.marked_at),
+    )
+    price = case((market_is_newer, MarketMark.price), else_=own.c.price)
+    joined = stmt.outerjoin(own, true()).outerjoin(MarketMark, MarketMark.symbol == Position.symbol)
+    return joined, price
 
 
 @dataclass(frozen=True)
@@ -123,12 +164,26 @@ class LedgerRepository:
         return list((await self.db.execute(stmt)).scalars())
 
     async def latest_marks(self, session_id: str) -> dict[str, Decimal]:
-        """Latest mark per symbol by the mark's own time, so late arrivals don't win."""
-        stmt = (
-            select(Mark.symbol, Mark.price)
+        """Latest mark per symbol by the mark's own time, so late arrivals don't win.
+
+        The session's own marks and the market's marks of the symbols it traded compete by
+        ``marked_at``; on a tie the session's own mark wins (as in :func:`with_latest_mark`).
+        """
+        own = (
+            select(Mark.symbol, Mark.price, Mark.marked_at, literal(1).label("own"))
             .where(Mark.session_id == session_id)
             .ext(distinct_on(Mark.symbol))
             .order_by(Mark.symbol, Mark.marked_at.desc(), Mark.id.desc())
+        )
+        traded = select(Position.symbol).where(Position.session_id == session_id)
+        market = select(
+            MarketMark.symbol, MarketMark.price, MarketMark.marked_at, literal(0).label("own")
+        ).where(MarketMark.symbol.in_(traded))
+        candidates = union_all(own, market).subquery()
+        stmt = (
+            select(candidates.c.symbol, candidates.c.price)
+            .ext(distinct_on(candidates.c.symbol))
+            .order_by(candidates.c.symbol, candidates.c.marked_at.desc(), candidates.c.own.desc())
         )
         return {symbol: price for symbol, price in (await self.db.execute(stmt)).all()}
 
@@ -137,36 +192,24 @@ class LedgerRepository:
 
         One statement, one round trip: it runs on every check and every fill or mark.
         """
-        latest_mark = (
-            select(Mark.price)
-            .where(Mark.session_id == TradingSession.id, Mark.symbol == Position.symbol)
-            .order_by(Mark.marked_at.desc(), Mark.id.desc())
-            .limit(1)
-            .lateral()
-        )
-        stmt = (
-            select(
-                TradingSession.realized_pnl,
-                Position.quantity,
-                Position.average_price,
-                latest_mark.c.price,
-            )
+        positions = (
+            select(TradingSession.realized_pnl, Position.quantity, Position.average_price)
             .outerjoin(
                 Position, and_(Position.session_id == TradingSession.id, Position.quantity != 0)
             )
-            .outerjoin(latest_mark, true())
             .where(TradingSession.id == session_id)
         )
-        rows = (await self.db.execute(stmt)).all()
+        joined, mark = with_latest_mark(positions)
+        rows = (await self.db.execute(joined.add_columns(mark))).all()
         if not rows:
             raise SessionNotFoundError(session_id)
         unrealized = Decimal(0)
         open_positions = 0
-        for _, quantity, average_price, mark in rows:
+        for _, quantity, average_price, price in rows:
             if quantity is None:
                 continue  # the session has no open position
             open_positions += 1
-            unrealized += unrealized_pnl(PositionValue(quantity, average_price), mark)
+            unrealized += unrealized_pnl(PositionValue(quantity, average_price), price)
         return PnlFigures(rows[0].realized_pnl, unrealized, open_positions)
 
     async def fill_count(self, session_id: str) -> int:

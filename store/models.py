@@ -67,6 +67,8 @@ class TradingSession(Base):
     # The last check other than a sweep's: by a fill, a mark or the workflow itself.
     last_checked_at: Mapped[datetime | None]
     last_checked_by: Mapped[str | None] = mapped_column(String(16))
+    # When a fill, mark or market batch last woke the workflow: the ingest window's start.
+    last_woken_at: Mapped[datetime | None]
     # The LossUsedPct the workflow last published, and the loss thresholds it warned about.
     published_loss_pct: Mapped[float] = mapped_column(Float, server_default="0")
     loss_warnings_sent: Mapped[list[float]] = mapped_column(JSONB, server_default="[]")

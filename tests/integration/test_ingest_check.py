@@ -49,7 +49,8 @@ async def test_marks_far_from_the_limit_are_checked_without_waking_the_workflow(
 ) -> None:
     session_id = await active_with_position(api, loss_limit="1000")
 
-    for price in ("99", "98.5", "60"):  # losses 10, 15, 400: all below 80 % of 1000
+    # losses 10, 15, 30: below 80 % of 1000, and LossUsedPct (0 published) moved < 5 points
+    for price in ("99", "98.5", "97"):
         response = await api.post(f"/sessions/{session_id}/marks", json=mark_body(price))
         assert response.status_code == 201
 

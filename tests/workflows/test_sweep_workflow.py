@@ -51,7 +51,7 @@ async def test_a_breach_whose_signal_was_lost_ends_the_session_within_one_sweep(
     time_env: WorkflowEnvironment,
     sessionmaker: Sessionmaker,
     task_queue: str,
-    sweep: WorkflowHandle,
+    sweep: Sweep,
 ) -> None:
     handle, values = await start_session(
         time_env, sessionmaker, task_queue, loss_limit=Decimal(500)
@@ -78,7 +78,7 @@ async def test_a_warning_the_sweep_finds_is_sent_exactly_once(
     time_env: WorkflowEnvironment,
     sessionmaker: Sessionmaker,
     task_queue: str,
-    sweep: WorkflowHandle,
+    sweep: Sweep,
 ) -> None:
     handle, values = await start_session(time_env, sessionmaker, task_queue)
     await wait_until_active(handle)
@@ -99,7 +99,7 @@ async def test_loss_used_pct_follows_the_sweep(
     time_env: WorkflowEnvironment,
     sessionmaker: Sessionmaker,
     task_queue: str,
-    sweep: WorkflowHandle,
+    sweep: Sweep,
 ) -> None:
     handle, values = await start_session(time_env, sessionmaker, task_queue)
     await wait_until_active(handle)

@@ -5,6 +5,8 @@
   ``shard_key % shards = shard`` and the same id always lands in the same shard.
 - ``last_checked_at`` / ``last_checked_by``: the last loss check of the session other than a
   sweep's (``fill``, ``mark``, ``workflow``); the sweeps' own times are in ``fleet_sweeps``.
+- ``last_woken_at``: when a fill, a mark or a market batch last woke the session's workflow,
+  so a fast feed wakes it at most once per short window (the limit always wakes it).
 - ``published_loss_pct``: the LossUsedPct the workflow last published, so a sweep wakes a
   session only when the figure the Web UI filters on moved.
 - ``loss_warnings_sent``: the loss thresholds already warned about, as the workflow recorded
@@ -43,6 +45,7 @@ def upgrade() -> None:
     )
     op.add_column("trading_sessions", sa.Column("last_checked_at", TS))
     op.add_column("trading_sessions", sa.Column("last_checked_by", sa.String(16)))
+    op.add_column("trading_sessions", sa.Column("last_woken_at", TS))
     op.add_column(
         "trading_sessions",
         sa.Column("published_loss_pct", sa.Float, nullable=False, server_default="0"),
@@ -93,5 +96,6 @@ def downgrade() -> None:
     op.drop_index("ix_trading_sessions_open", "trading_sessions")
     for column in ("loss_warnings_sent", "published_loss_pct", "last_checked_by"):
         op.drop_column("trading_sessions", column)
+    op.drop_column("trading_sessions", "last_woken_at")
     op.drop_column("trading_sessions", "last_checked_at")
     op.drop_column("trading_sessions", "shard_key")
