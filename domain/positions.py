@@ -1,26 +1,26 @@
 """Average-cost position accounting: what a fill does to a position and to realized PnL."""
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from enum import StrEnum
 
 # Scales the ledger stores (NUMERIC(24, 8) for money, NUMERIC(36, 20) for the average
 # price). Every figure this module returns is already at its stored scale, so what is computed
 # in memory is exactly what the database keeps, and a position folded fill by fill (reading each
-# step back from the store) agrees to the last digit with one replayed from scratch. Half-even
-# (banker's) rounding has no bias across many fills; since the values arrive exact, PostgreSQL
-# never rounds them again (it would round half away from zero).
+# step back from the store) agrees to the last digit with one replayed from scratch. Half away
+# from zero, as PostgreSQL's round() of a numeric: the fleet's set-based statement values
+# positions in SQL with round(), and must agree with this code to the last digit.
 MONEY_SCALE = 8
 AVERAGE_PRICE_SCALE = 20
 _MONEY = Decimal(1).scaleb(-MONEY_SCALE)
 _AVERAGE = Decimal(1).scaleb(-AVERAGE_PRICE_SCALE)
 # Wide enough that products of stored values are exact, so the only rounding is the one to
 # the stored scale, not the default context's 28 significant digits.
-_WIDE = Context(prec=80, rounding=ROUND_HALF_EVEN)
+_WIDE = Context(prec=80, rounding=ROUND_HALF_UP)
 
 
 def quantize_money(value: Decimal) -> Decimal:
-    """``value`` at the stored scale of money (8 decimal places, half-even)."""
+    """``value`` at the stored scale of money (8 decimal places, half away from zero)."""
     return value.quantize(_MONEY, context=_WIDE)
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.positions import MONEY_SCALE
 from domain.status import SessionStatus
 from domain.sweep import LOSS_PCT_MOVE, WakeReason, loss_used_pct, wake_reason
 from store.audit import AuditRepository
@@ -273,7 +274,16 @@ def _losses_statement(which: ColumnElement[bool]) -> Any:
         select(
             valued.c.session_id,
             func.sum(
-                func.coalesce((valued.c.mark - valued.c.average_price) * valued.c.quantity, 0)
+                # domain.positions.unrealized_pnl: mark x quantity less the booked cost, each
+                # at the stored scale (round() of a numeric rounds half away from zero).
+                func.coalesce(
+                    func.round(
+                        valued.c.mark * valued.c.quantity
+                        - func.round(valued.c.quantity * valued.c.average_price, MONEY_SCALE),
+                        MONEY_SCALE,
+                    ),
+                    0,
+                )
             ).label("unrealized"),
         )
         .group_by(valued.c.session_id)
