@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     worker_max_cached_workflows: int = Field(default=5000, gt=0)
     check_interval_seconds: float = Field(default=30.0, gt=0)
     max_session_hours: float = Field(default=24 * 7, gt=0)
+    max_start_ahead_days: float = Field(
+        default=30,
+        gt=0,
+        description="How far ahead a session may be scheduled to start; later starts are 422.",
+    )
 
     # Operations: logs, metrics, traces, housekeeping.
     log_level: str = "INFO"
