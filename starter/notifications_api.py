@@ -8,15 +8,16 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.notifications import NotificationEvent, StreamCursor
-from domain.text import HttpUrl, Identifier
+from domain.text import HttpUrl, Identifier, check_text
 from starter.body import StrictJsonRoute
 from starter.deps import SessionmakerDep
 from starter.errors import NotFoundError
@@ -34,6 +35,9 @@ STREAM_PAGE = 200
 # Sent once per connection: how long a browser's EventSource waits before reconnecting.
 RECONNECT_MS = 2000
 
+WebhookSecret = Annotated[
+    str, StringConstraints(min_length=16), AfterValidator(partial(check_text, max_len=256))
+]
 AccountFilter = Annotated[Identifier | None, Query(description="Only this account's.")]
 
 
@@ -53,8 +57,8 @@ class WebhookRequest(RequestBody):
     """A new webhook subscription."""
 
     url: HttpUrl = Field(description="Where notifications are POSTed (http or https).")
-    secret: str = Field(
-        min_length=16, max_length=256, description="HMAC-SHA256 key; never returned."
+    secret: WebhookSecret = Field(
+        description="HMAC-SHA256 key: 16-256 characters, no control characters; never returned."
     )
     account_id: Identifier | None = Field(default=None, description="Unset: every account.")
 
