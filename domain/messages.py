@@ -3,7 +3,6 @@
 Every field added later gets a default, so histories recorded before it still decode.
 """
 
-import unicodedata
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -11,7 +10,9 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_serializer
 
 from domain.limits import DEFAULT_WARNING_THRESHOLDS, WarningKind
+from domain.positions import plain_money
 from domain.status import EndReason, SessionStatus
+from domain.text import REASON_MAX, Amount, check_text, clean_text
 
 SYSTEM_ACTOR = "system"
 
@@ -23,37 +24,30 @@ def session_workflow_id(session_id: str) -> str:
 
 # Who sent a signal that named nobody (the Web UI and the CLI send what they are given).
 UNKNOWN_ACTOR = "unknown"
-REASON_MAX = 500
-ACTOR_MAX = 200
-
-
-def _printable(value: str) -> str:
-    """Refuse control characters: PostgreSQL refuses NUL, and none belongs in an audit line."""
-    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
-        raise ValueError("must not contain control characters")
-    return value
+# An actor as the workflow records it: the API's "key:<id>:<display name>", or an operator's
+# name typed into the Web UI or the CLI.
+RECORDED_ACTOR_MAX = 200
 
 
 def lenient_text(value: object, limit: int, default: str) -> str:
-    """What a signal's free text field becomes: control characters dropped, bounded, never
+    """What a signal's free text field becomes: forbidden characters dropped, bounded, never
     empty. A signal cannot be refused, so its payload is made safe instead."""
-    text = value if isinstance(value, str) else ("" if value is None else str(value))
-    text = "".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cs")).strip()
-    return text[:limit] or default
+    return clean_text(value, limit).strip() or default
 
 
-# The scale money is stored at (NUMERIC(24, 8)).
-MONEY_SCALE = Decimal("1E-8")
+def _recorded_actor(value: str) -> str:
+    return check_text(value, RECORDED_ACTOR_MAX)
 
 
-def plain_money(value: Decimal) -> str:
-    """Money as people write it, at the stored scale: "420", "-1900.11", never
-    "420.0000000000000000", "0E-8" or "126.4499997900000000"."""
-    return format(value.quantize(MONEY_SCALE).normalize(), "f")
+def _reason(value: str) -> str:
+    return check_text(value, REASON_MAX)
 
 
-Reason = Annotated[str, Field(min_length=1, max_length=REASON_MAX), AfterValidator(_printable)]
-Actor = Annotated[str, Field(min_length=1, max_length=ACTOR_MAX), AfterValidator(_printable)]
+# The rules of domain.text, as the API applies them: an update whose input breaks them is
+# refused before it reaches history, whichever client sent it.
+Reason = Annotated[str, Field(min_length=1), AfterValidator(_reason)]
+Actor = Annotated[str, Field(min_length=1), AfterValidator(_recorded_actor)]
+LossLimit = Amount
 
 
 class SessionSpec(BaseModel):
@@ -83,7 +77,7 @@ class TerminationRequest(BaseModel):
         fields = payload if isinstance(payload, dict) else {"reason": payload}
         return cls(
             reason=lenient_text(fields.get("reason"), REASON_MAX, "no reason given"),
-            actor=lenient_text(fields.get("actor"), ACTOR_MAX, UNKNOWN_ACTOR),
+            actor=lenient_text(fields.get("actor"), RECORDED_ACTOR_MAX, UNKNOWN_ACTOR),
         )
 
 
@@ -227,7 +221,7 @@ class SetLossLimitInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    loss_limit: Decimal
+    loss_limit: LossLimit
     actor: Actor
     reason: Reason | None = None
 
@@ -247,7 +241,7 @@ class GateRequest(BaseModel):
         fields = payload if isinstance(payload, dict) else {"reason": payload}
         reason = lenient_text(fields.get("reason"), REASON_MAX, "")
         return cls(
-            actor=lenient_text(fields.get("actor"), ACTOR_MAX, UNKNOWN_ACTOR),
+            actor=lenient_text(fields.get("actor"), RECORDED_ACTOR_MAX, UNKNOWN_ACTOR),
             reason=reason or None,
         )
 

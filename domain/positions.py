@@ -24,6 +24,12 @@ def quantize_money(value: Decimal) -> Decimal:
     return value.quantize(_MONEY, context=_WIDE)
 
 
+def plain_money(value: Decimal) -> str:
+    """Money as people write it, at the stored scale: "420", "-1900.11", never
+    "420.0000000000000000", "0E-8" or "126.4499997900000000"."""
+    return format(quantize_money(value).normalize(), "f")
+
+
 class Side(StrEnum):
     BUY = "BUY"
     SELL = "SELL"

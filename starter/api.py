@@ -1,6 +1,6 @@
 """The HTTP API. Run it with ``uvicorn starter.api:create_app --factory``."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, TypeVar
 
@@ -8,10 +8,12 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Respons
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from activities.metrics import Metrics
 from domain.messages import SessionView
 from domain.status import SessionStatus
+from domain.text import Identifier, clean_text
 from starter import (
     codec_api,
     health,
@@ -37,6 +39,7 @@ from starter.auth import (
     require,
     require_for_session,
 )
+from starter.body import StrictJsonRoute, body_error
 from starter.deps import ServiceDep
 from starter.errors import ServiceError
 from starter.key_cache import KeyCache
@@ -54,6 +57,7 @@ from starter.schemas import (
     MarkOut,
     MarkRequest,
     RetryCleanupBody,
+    SessionIdPath,
     SessionOut,
     SetLossLimitRequest,
     StartSessionRequest,
@@ -67,6 +71,16 @@ from store.db import create_engine, create_sessionmaker
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422, 503)
+}
+# The error code of each status Starlette answers by itself (routing, methods, limits).
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
 }
 
 
@@ -119,9 +133,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _error(status_code: int, code: str, message: str, field: str | None = None) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, "field": field}}
-    return JSONResponse(status_code=status_code, content=body)
+def _error(
+    status_code: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    # Messages and fields can quote the caller's input (an unknown key): make them printable.
+    shown = None if field is None else clean_text(field, 200)
+    body = {"error": {"code": code, "message": clean_text(message, 1000), "field": shown}}
+    return JSONResponse(status_code=status_code, content=body, headers=headers)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -129,8 +151,17 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
         return _error(exc.status_code, exc.code, exc.message, exc.field)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Unknown routes (404), wrong methods (405, with Allow), FastAPI's own refusals.
+        code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        return _error(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        unparsable = body_error(request)  # refused by starter.body, after authentication
+        if unparsable is not None:
+            return _error(400, "malformed_json", unparsable.message, unparsable.field)
         first = exc.errors()[0]
         if first["type"] == "json_invalid":
             return _error(400, "malformed_json", "request body is not valid JSON")
@@ -152,10 +183,15 @@ def _install_error_handlers(app: FastAPI) -> None:
             )
         raise exc
 
+    @app.exception_handler(Exception)
+    async def internal_error(_: Request, exc: Exception) -> JSONResponse:
+        # Starlette logs the exception; the caller learns nothing about our internals.
+        return _error(500, "internal_error", "internal error")
+
 
 def _routes() -> APIRouter:
 
-    router = APIRouter(prefix="/sessions", tags=["sessions"])
+    router = APIRouter(prefix="/sessions", tags=["sessions"], route_class=StrictJsonRoute)
 
     @router.post("", status_code=status.HTTP_201_CREATED)
     async def start_session(
@@ -177,7 +213,7 @@ def _routes() -> APIRouter:
         service: ServiceDep,
         principal: ListSessions,
         status_filter: Annotated[SessionStatus | None, Query(alias="status")] = None,
-        account_id: Annotated[str | None, Query(max_length=64)] = None,
+        account_id: Annotated[Identifier | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> list[SessionOut]:
@@ -188,60 +224,80 @@ def _routes() -> APIRouter:
         return await service.list_sessions(status_filter, account_id, limit, offset)
 
     @router.get("/{session_id}")
-    async def get_session(session_id: str, service: ServiceDep, _: ReadSession) -> SessionOut:
+    async def get_session(
+        session_id: SessionIdPath, service: ServiceDep, _: ReadSession
+    ) -> SessionOut:
         """The stored session, with the workflow's live view while it runs."""
         return await service.get_session(session_id)
 
     @router.post("/{session_id}/terminate", status_code=status.HTTP_202_ACCEPTED)
     async def terminate_session(
-        session_id: str, body: TerminateRequest, service: ServiceDep, principal: TerminateSession
+        session_id: SessionIdPath,
+        body: TerminateRequest,
+        service: ServiceDep,
+        principal: TerminateSession,
     ) -> SessionOut:
         """Ask the session to end now; it winds down and ends TERMINATED."""
         return await service.terminate(session_id, _as(principal, body))
 
     @router.post("/{session_id}/extend")
     async def extend_deadline(
-        session_id: str, body: ExtendDeadlineRequest, service: ServiceDep, principal: ChangeSession
+        session_id: SessionIdPath,
+        body: ExtendDeadlineRequest,
+        service: ServiceDep,
+        principal: ChangeSession,
     ) -> SessionView:
         """Move the deadline later (Temporal update `extend_deadline`); 422 if refused."""
         return await service.extend_deadline(session_id, _as(principal, body))
 
     @router.post("/{session_id}/loss-limit")
     async def set_loss_limit(
-        session_id: str, body: SetLossLimitRequest, service: ServiceDep, principal: ChangeSession
+        session_id: SessionIdPath,
+        body: SetLossLimitRequest,
+        service: ServiceDep,
+        principal: ChangeSession,
     ) -> SessionView:
         """Change the loss limit (update `set_loss_limit`); below the loss it ends at once."""
         return await service.set_loss_limit(session_id, _as(principal, body))
 
     @router.post("/{session_id}/pause", status_code=status.HTTP_202_ACCEPTED)
     async def pause_session(
-        session_id: str, body: GateChangeRequest, service: ServiceDep, principal: ChangeSession
+        session_id: SessionIdPath,
+        body: GateChangeRequest,
+        service: ServiceDep,
+        principal: ChangeSession,
     ) -> SessionOut:
         """Close the trading gate without ending the session; the clock keeps running."""
         return await service.set_paused(session_id, True, _as(principal, body))
 
     @router.post("/{session_id}/resume", status_code=status.HTTP_202_ACCEPTED)
     async def resume_session(
-        session_id: str, body: GateChangeRequest, service: ServiceDep, principal: ChangeSession
+        session_id: SessionIdPath,
+        body: GateChangeRequest,
+        service: ServiceDep,
+        principal: ChangeSession,
     ) -> SessionOut:
         """Open the trading gate again."""
         return await service.set_paused(session_id, False, _as(principal, body))
 
     @router.post("/{session_id}/retry-cleanup", status_code=status.HTTP_202_ACCEPTED)
     async def retry_cleanup(
-        session_id: str, body: RetryCleanupBody, service: ServiceDep, principal: ChangeSession
+        session_id: SessionIdPath,
+        body: RetryCleanupBody,
+        service: ServiceDep,
+        principal: ChangeSession,
     ) -> SessionOut:
         """Resume a termination that stopped in CLEANUP_FAILED (signal `retry_cleanup`)."""
         return await service.retry_cleanup(session_id, _as(principal, body))
 
     @router.get("/{session_id}/gate")
-    async def trading_gate(session_id: str, service: ServiceDep, _: ReadGate) -> GateOut:
+    async def trading_gate(session_id: SessionIdPath, service: ServiceDep, _: ReadGate) -> GateOut:
         """Pre-trade check: may the session's algorithm place an order now?"""
         return await service.gate(session_id)
 
     @router.post("/{session_id}/fills", status_code=status.HTTP_201_CREATED)
     async def record_fill(
-        session_id: str,
+        session_id: SessionIdPath,
         body: FillRequest,
         service: ServiceDep,
         response: Response,
@@ -255,7 +311,7 @@ def _routes() -> APIRouter:
 
     @router.post("/{session_id}/marks", status_code=status.HTTP_201_CREATED)
     async def record_mark(
-        session_id: str, body: MarkRequest, service: ServiceDep, _: IngestTrades
+        session_id: SessionIdPath, body: MarkRequest, service: ServiceDep, _: IngestTrades
     ) -> MarkOut:
         """Record a mark price; open positions are valued at the latest mark."""
         return await trades_service.record_mark(service, session_id, body)

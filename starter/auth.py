@@ -14,6 +14,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starter.deps import KeysDep
 from starter.errors import ForbiddenError, UnauthorizedError
 from starter.keys_service import ANONYMOUS_OPERATOR, Principal, Role
+from starter.schemas import SessionIdPath
 from starter.service import SessionService
 from store.sessions import SessionNotFoundError, SessionRepository
 
@@ -107,7 +108,9 @@ def require_for_session(
     A mapping gives the permission per HTTP method (GET reads orders, POST books one).
     """
 
-    async def dependency(request: Request, session_id: str, principal: Authenticated) -> Principal:
+    async def dependency(
+        request: Request, session_id: SessionIdPath, principal: Authenticated
+    ) -> Principal:
         needed = permission if isinstance(permission, Permission) else permission[request.method]
         check_role(principal, needed)
         if principal.role is Role.TRADER:

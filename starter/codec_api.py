@@ -12,11 +12,12 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
 from starter.auth import Operate
+from starter.body import StrictJsonRoute
 from starter.codec import CodecError, EncryptionCodec, codec_from
 from starter.errors import InvalidRequestError, UnavailableError
 from starter.service import SessionService
 
-router = APIRouter(prefix="/codec", tags=["codec"])
+router = APIRouter(prefix="/codec", tags=["codec"], route_class=StrictJsonRoute)
 MAX_PAYLOADS = 1000
 
 PayloadsBody = Annotated[

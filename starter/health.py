@@ -18,6 +18,7 @@ from temporalio.api.workflowservice.v1 import (
 )
 from temporalio.client import Client
 
+from starter.body import StrictJsonRoute
 from starter.deps import ClientDep, SessionmakerDep, SettingsDep
 from starter.schemas import ErrorBody, ErrorResponse
 
@@ -27,7 +28,7 @@ CHECK_TIMEOUT = 3.0
 # minutes, so older entries are workers that went away.
 POLLER_FRESHNESS = timedelta(seconds=90)
 
-router = APIRouter(prefix="/health", tags=["health"])
+router = APIRouter(prefix="/health", tags=["health"], route_class=StrictJsonRoute)
 
 
 class Check(BaseModel):

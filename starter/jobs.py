@@ -16,12 +16,13 @@ from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverse
 from temporalio.client import Client, WorkflowExecution
 from temporalio.service import RPCError
 
+from starter.body import StrictJsonRoute
 from starter.deps import ClientDep, SessionmakerDep, SettingsDep
 from starter.errors import UnavailableError
 from store.failures import cleanup_failed_sessions
 from workflows.session import workflow_id_for
 
-router = APIRouter(prefix="/jobs", tags=["operations"])
+router = APIRouter(prefix="/jobs", tags=["operations"], route_class=StrictJsonRoute)
 
 Hours = Annotated[float, Query(gt=0, le=24 * 90, description="Look back this many hours.")]
 Limit = Annotated[int, Query(ge=1, le=200)]

@@ -5,19 +5,22 @@ from typing import Annotated
 from fastapi import APIRouter, Path, status
 from pydantic import Field
 
+from domain.text import Description, Identifier
+from domain.text import KeyId as KeyIdText
 from starter.auth import ManageKeys
+from starter.body import StrictJsonRoute
 from starter.deps import KeysDep
 from starter.keys_service import ApiKeyOut, IssuedKey, Role
-from starter.schemas import Identifier, Request
+from starter.schemas import Request
 
-router = APIRouter(prefix="/keys", tags=["keys"])
-KeyId = Annotated[str, Path(max_length=32)]
+router = APIRouter(prefix="/keys", tags=["keys"], route_class=StrictJsonRoute)
+KeyId = Annotated[KeyIdText, Path(description="The key's public id.")]
 
 
 class CreateKeyRequest(Request):
     role: Role
     account_id: Identifier | None = Field(default=None, description="Required for traders.")
-    description: str | None = Field(default=None, max_length=200)
+    description: Description | None = None
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

@@ -9,14 +9,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starter.settings import Settings
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodySizeLimit:
     """Refuse bodies over ``max_bytes`` with 413 before any of it is parsed.
 
-    Checks the declared Content-Length and also counts a chunked body as it arrives.
+    Checks the declared Content-Length, and reads a body without one (chunked) up to the
+    limit before the app sees a byte of it: the app then gets the body whole, so no parser
+    in between can turn "too large" into another error.
     """
 
     def __init__(
@@ -36,28 +34,31 @@ class BodySizeLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await self._refuse(send, limit)
             return
+        chunks: list[bytes] = []
         received = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal received
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise _TooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not started:
+            if message["type"] != "http.request":  # the client left: the app hears it too
+                break
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > limit:
                 await self._refuse(send, limit)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return message
+            return await receive()  # after the body: a disconnect, for streaming responses
+
+        await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send, limit: int) -> None:
         body = json.dumps(

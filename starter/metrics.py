@@ -13,11 +13,12 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from domain.status import SessionStatus, is_terminal
+from starter.body import StrictJsonRoute
 from starter.deps import MetricsDep, SessionmakerDep
 from store.sessions import SessionRepository
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=StrictJsonRoute)
 
 _LIVE_STATUSES = [status for status in SessionStatus if not is_terminal(status)]
 

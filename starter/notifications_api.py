@@ -8,17 +8,19 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from pydantic import AnyHttpUrl, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.notifications import NotificationEvent, StreamCursor
+from domain.text import HttpUrl, Identifier, check_text
+from starter.body import StrictJsonRoute
 from starter.deps import SessionmakerDep
 from starter.errors import NotFoundError
-from starter.schemas import Identifier
 from starter.schemas import Request as RequestBody
 from store.listener import NotificationListener
 from store.notifications import NotificationRepository
@@ -33,7 +35,10 @@ STREAM_PAGE = 200
 # Sent once per connection: how long a browser's EventSource waits before reconnecting.
 RECONNECT_MS = 2000
 
-AccountFilter = Annotated[str | None, Query(max_length=64, description="Only this account's.")]
+WebhookSecret = Annotated[
+    str, StringConstraints(min_length=16), AfterValidator(partial(check_text, max_len=256))
+]
+AccountFilter = Annotated[Identifier | None, Query(description="Only this account's.")]
 
 
 class NotificationOut(BaseModel):
@@ -51,9 +56,9 @@ class NotificationOut(BaseModel):
 class WebhookRequest(RequestBody):
     """A new webhook subscription."""
 
-    url: AnyHttpUrl = Field(description="Where notifications are POSTed.")
-    secret: str = Field(
-        min_length=16, max_length=256, description="HMAC-SHA256 key; never returned."
+    url: HttpUrl = Field(description="Where notifications are POSTed (http or https).")
+    secret: WebhookSecret = Field(
+        description="HMAC-SHA256 key: 16-256 characters, no control characters; never returned."
     )
     account_id: Identifier | None = Field(default=None, description="Unset: every account.")
 
@@ -81,13 +86,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await listener.close()
 
 
-router = APIRouter(tags=["notifications"], lifespan=_lifespan)
+router = APIRouter(tags=["notifications"], lifespan=_lifespan, route_class=StrictJsonRoute)
 
 
 @router.get("/notifications")
 async def list_notifications(
     sessionmaker: SessionmakerDep,
-    session_id: Annotated[str | None, Query(max_length=64)] = None,
+    session_id: Annotated[Identifier | None, Query()] = None,
     account_id: AccountFilter = None,
     after_id: Annotated[int, Query(ge=0, description="Only ids above this (paging).")] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,

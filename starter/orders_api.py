@@ -6,15 +6,17 @@ from fastapi import APIRouter, Query, Response, status
 
 from domain.orders import OrderStatus
 from starter import orders_service
+from starter.body import StrictJsonRoute
 from starter.deps import ServiceDep
 from starter.orders_service import OrderOut, OrderRequest
+from starter.schemas import SessionIdPath
 
-router = APIRouter(prefix="/sessions", tags=["orders"])
+router = APIRouter(prefix="/sessions", tags=["orders"], route_class=StrictJsonRoute)
 
 
 @router.post("/{session_id}/orders", status_code=status.HTTP_201_CREATED)
 async def place_order(
-    session_id: str, body: OrderRequest, service: ServiceDep, response: Response
+    session_id: SessionIdPath, body: OrderRequest, service: ServiceDep, response: Response
 ) -> OrderOut:
     """Book an OPEN order; 409 when the trading gate is closed, 200 for a repeated order id."""
     order, created = await orders_service.place_order(service, session_id, body)
@@ -25,7 +27,7 @@ async def place_order(
 
 @router.get("/{session_id}/orders")
 async def list_orders(
-    session_id: str,
+    session_id: SessionIdPath,
     service: ServiceDep,
     status_filter: Annotated[OrderStatus | None, Query(alias="status")] = None,
 ) -> list[OrderOut]:

@@ -7,8 +7,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.orders import OrderStatus
 from domain.positions import Side
+from domain.text import Amount, Identifier, Symbol
 from starter.errors import ConflictError
-from starter.schemas import Amount, Identifier, Money, Request, Symbol
+from starter.schemas import Money, Request
 from starter.service import SessionService, gate_of, session_row
 from store.models import Order
 from store.orders import NewOrder, OrderRepository

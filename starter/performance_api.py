@@ -5,21 +5,23 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from starter import performance_service
+from starter.body import StrictJsonRoute
 from starter.deps import ServiceDep
 from starter.performance_service import PerformanceReport, SnapshotOut
+from starter.schemas import SessionIdPath
 
-router = APIRouter(prefix="/sessions", tags=["performance"])
+router = APIRouter(prefix="/sessions", tags=["performance"], route_class=StrictJsonRoute)
 
 
 @router.get("/{session_id}/performance")
-async def performance(session_id: str, service: ServiceDep) -> PerformanceReport:
+async def performance(session_id: SessionIdPath, service: ServiceDep) -> PerformanceReport:
     """The latest stored snapshot, if any, and figures computed from the store right now."""
     return await performance_service.performance_report(service, session_id)
 
 
 @router.get("/{session_id}/performance/history")
 async def performance_history(
-    session_id: str,
+    session_id: SessionIdPath,
     service: ServiceDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[SnapshotOut]:

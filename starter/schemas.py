@@ -4,6 +4,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
+from fastapi import Path
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -16,10 +17,9 @@ from pydantic import (
 from domain.messages import SessionView
 from domain.positions import Side
 from domain.status import SessionStatus
+from domain.text import Actor, Amount, Identifier, Reason, Symbol
 
-Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-Symbol = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_./:-]+$")]
-Amount = Annotated[Decimal, Field(max_digits=24, decimal_places=8, allow_inf_nan=False)]
+SessionIdPath = Annotated[Identifier, Path(description="The session's id.")]
 # Money leaves the API as a plain decimal string: "1000", "-12.5", never "1E+3" or "0E-8".
 Money = Annotated[Decimal, PlainSerializer(lambda d: format(d.normalize(), "f"), return_type=str)]
 
@@ -49,30 +49,30 @@ class StartSessionRequest(Request):
 
 
 class TerminateRequest(Request):
-    reason: str = Field(min_length=1, max_length=500)
-    actor: Identifier = "api"
+    reason: Annotated[Reason, Field(min_length=1)]
+    actor: Actor = "api"
 
 
 class ExtendDeadlineRequest(Request):
     end_time: AwareDatetime = Field(description="The new deadline; later than the current one.")
-    actor: Identifier = "api"
-    reason: str | None = Field(default=None, max_length=500)
+    actor: Actor = "api"
+    reason: Reason | None = None
 
 
 class SetLossLimitRequest(Request):
     loss_limit: Annotated[Amount, Field(gt=0)]
-    actor: Identifier = "api"
-    reason: str | None = Field(default=None, max_length=500)
+    actor: Actor = "api"
+    reason: Reason | None = None
 
 
 class GateChangeRequest(Request):
-    actor: Identifier = "api"
-    reason: str | None = Field(default=None, max_length=500)
+    actor: Actor = "api"
+    reason: Reason | None = None
 
 
 class RetryCleanupBody(Request):
-    actor: Identifier = "api"
-    reason: str | None = Field(default=None, max_length=500)
+    actor: Actor = "api"
+    reason: Reason | None = None
 
 
 class FillRequest(Request):

@@ -104,6 +104,12 @@ class SessionService:
         return await self._ensure_started(row), created
 
     def _validate_times(self, start: datetime, end: datetime, now: datetime) -> None:
+        ahead = timedelta(days=self.settings.max_start_ahead_days)
+        if start - now > ahead:
+            raise InvalidRequestError(
+                f"start_time may be at most {self.settings.max_start_ahead_days:g} days ahead",
+                field="start_time",
+            )
         if end <= now:
             raise InvalidRequestError("end_time must be in the future", field="end_time")
         if end <= start:

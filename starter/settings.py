@@ -80,6 +80,11 @@ class Settings(BaseSettings):
         "unless the loss limit is reached, so a fast feed cannot churn its history.",
     )
     max_session_hours: float = Field(default=24 * 7, gt=0)
+    max_start_ahead_days: float = Field(
+        default=30,
+        gt=0,
+        description="How far ahead a session may be scheduled to start; later starts are 422.",
+    )
 
     # Operations: logs, metrics, traces, housekeeping.
     log_level: str = "INFO"

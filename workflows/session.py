@@ -39,9 +39,9 @@ with workflow.unsafe.imports_passed_through():
         SessionWorkflowInput,
         SetLossLimitInput,
         TerminationRequest,
-        plain_money,
         session_workflow_id,
     )
+    from domain.positions import plain_money
     from domain.status import EndReason, SessionStatus
     from workflows import search_attributes as sa
     from workflows import session_calls as calls

@@ -116,5 +116,6 @@ async def test_text_postgres_cannot_store_is_a_422_and_writes_nothing(
 
     assert listed.status_code == 422
     assert terminate.status_code == 422
-    assert "NUL" in terminate.json()["error"]["message"]
+    assert terminate.json()["error"]["field"] == "reason"
+    assert "U+0000" in terminate.json()["error"]["message"]
     assert (await api.get(f"/sessions/{session_id}")).json()["status"] in {"PENDING", "ACTIVE"}

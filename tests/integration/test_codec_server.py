@@ -99,3 +99,22 @@ async def test_codec_server_allows_the_web_ui_origin_and_refuses_callers_without
     assert anonymous.status_code == 401
     garbage = await api.post("/codec/decode", json={"payloads": [{"bogus": 1}]})
     assert garbage.status_code == 422
+
+
+async def test_codec_bodies_with_duplicate_keys_or_deep_nesting_are_a_400(
+    api: httpx.AsyncClient,
+) -> None:
+    headers = {"content-type": "application/json"}
+    duplicate = b'{"payloads": [], "payloads": [{"data": "e30="}]}'
+
+    twice = await api.post("/codec/decode", content=duplicate, headers=headers)
+    deep = await api.post("/codec/encode", content=b"[" * 5000, headers=headers)
+
+    assert twice.status_code == 400
+    assert twice.json()["error"] == {
+        "code": "malformed_json",
+        "message": "duplicate key 'payloads' in the JSON body",
+        "field": "payloads",
+    }
+    assert deep.status_code == 400
+    assert deep.json()["error"]["code"] == "malformed_json"

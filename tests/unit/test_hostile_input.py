@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from domain.positions import Position, Side, apply_fill, unrealized_pnl
+from domain.text import is_forbidden_char
 from starter.keys_api import CreateKeyRequest
 from starter.schemas import (
     ExtendDeadlineRequest,
@@ -47,12 +48,13 @@ def test_any_json_body_is_either_a_valid_request_or_a_validation_error(
         parsed = model.model_validate(body)
     except ValidationError:
         return
-    # What gets through is bounded: identifiers stay short and plain, amounts are finite.
+    # What gets through is bounded and storable: ids stay short and plain, amounts finite.
     for name, value in parsed.model_dump().items():
         if isinstance(value, str):
             assert len(value) <= 500, name
-            if name.endswith("_id") or name in ("actor", "symbol"):
-                assert value.isprintable(), name
+            assert not any(map(is_forbidden_char, value)), name
+            if name.endswith("_id") or name == "symbol":
+                assert value.isascii(), name
                 assert " " not in value, name
         if isinstance(value, Decimal):
             assert value.is_finite(), name
