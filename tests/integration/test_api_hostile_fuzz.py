@@ -51,6 +51,7 @@ TEMPLATES: dict[str, dict[str, Any]] = {
         "fee": "0",
     },
     "/sessions/{session_id}/marks": {"symbol": "ACME", "price": "10"},
+    "/marks": {"marks": [{"symbol": "ACME", "price": "10"}]},
     "/sessions/{session_id}/orders": {
         "order_id": "fz-o",
         "symbol": "ACME",
