@@ -4,10 +4,11 @@ from fastapi import APIRouter
 
 from starter import marks_service
 from starter.auth import MarketData
+from starter.body import StrictJsonRoute
 from starter.deps import ServiceDep
 from starter.schemas import MarketMarksOut, MarketMarksRequest
 
-router = APIRouter(tags=["market data"])
+router = APIRouter(tags=["market data"], route_class=StrictJsonRoute)
 
 
 @router.post("/marks")

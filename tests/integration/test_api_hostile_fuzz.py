@@ -51,7 +51,8 @@ TEMPLATES: dict[str, dict[str, Any]] = {
         "fee": "0",
     },
     "/sessions/{session_id}/marks": {"symbol": "ACME", "price": "10"},
-    "/marks": {"marks": [{"symbol": "ACME", "price": "10"}]},
+    # A symbol no session trades: market marks are shared by every session.
+    "/marks": {"marks": [{"symbol": "FUZZ-MKT", "price": "10"}]},
     "/sessions/{session_id}/orders": {
         "order_id": "fz-o",
         "symbol": "ACME",

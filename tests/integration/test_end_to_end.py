@@ -35,6 +35,8 @@ def stack(dev_server: str, database_url: str) -> Iterator[str]:
         "TRADING_TEMPORAL_ADDRESS": dev_server,
         "DATABASE_URL": database_url,
         "TRADING_TEMPORAL_TASK_QUEUE": f"e2e-{uuid.uuid4()}",
+        # The worker starts the fleet sweep; sweep every second so the test sees one.
+        "TRADING_CHECK_INTERVAL_SECONDS": "1",
     }
     worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT)
     api = subprocess.Popen(
@@ -72,7 +74,7 @@ def _wait_until_serving(base_url: str) -> None:
     raise AssertionError("the API did not start")
 
 
-async def test_session_started_over_http_runs_checks_and_expires_at_deadline(
+async def test_session_started_over_http_is_swept_and_expires_at_deadline(
     stack: str, dev_client: Client, admin_key: str
 ) -> None:
     body = session_body(seconds=4)
@@ -80,8 +82,14 @@ async def test_session_started_over_http_runs_checks_and_expires_at_deadline(
     async with httpx.AsyncClient(base_url=stack, headers=headers) as api:
         created = await api.post("/sessions", json=body)
         assert created.status_code == 201
-        active = await wait_for_status(api, body["session_id"], {"ACTIVE"})
-        assert active["live"]["checks"] >= 1
+        await wait_for_status(api, body["session_id"], {"ACTIVE"})
+
+        async def swept() -> str | None:
+            got = (await api.get(f"/sessions/{body['session_id']}")).json()
+            return got["last_checked_by"] if got["last_checked_by"] == "sweep" else None
+
+        # The worker started the fleet sweep, and it checks the new session.
+        assert await eventually(swept, timeout=10) == "sweep"
         fill = await api.post(
             f"/sessions/{body['session_id']}/fills", json=fill_body("f1", "BUY", "5", "20")
         )
