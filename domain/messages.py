@@ -98,6 +98,9 @@ class SessionState(BaseModel):
     gate_changes: int = 0
     cleanup_step: int = 0
     cleanup_failures: int = 0
+    # Failed attempts of each termination step since it last succeeded or was retried by an
+    # operator: each step has its own budget.
+    step_failures: dict[str, int] = Field(default_factory=dict)
     # A wake that arrived (a check_now, a lowered limit) and has not been acted on yet: it
     # must survive continue-as-new, or a check that came in meanwhile would be lost.
     check_requested: bool = False

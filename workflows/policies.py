@@ -21,17 +21,25 @@ DATABASE_RETRY = RetryPolicy(
 # open for minutes, a worker restart keeps the attempt count (a bounded policy still gives up
 # on time), and the time-skipping test server can skip the wait. Only failures pay for it.
 LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)
-# Termination steps talk to brokers and webhooks as well as our database. Past about five
-# minutes of failures a person should look: the session goes CLEANUP_FAILED and waits for
-# retry_cleanup. Run locally, backoffs past LOCAL_RETRY_THRESHOLD are durable timers: the
-# same five minutes.
+# Termination steps talk to brokers and webhooks as well as our database. Each step has its
+# own budget of STEP_ATTEMPTS attempts, backing off from 1 s to 60 s (about five minutes in
+# all): past that a person should look, and the session goes CLEANUP_FAILED until
+# retry_cleanup. The call that runs several steps makes one attempt; the workflow retries
+# from the step that failed, after a durable timer, counting that step's attempts alone, so
+# a flaky early step cannot use up a later step's budget.
 STEP_TIMEOUT = timedelta(seconds=30)
-STEP_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-    maximum_attempts=10,
-)
+STEP_ATTEMPTS = 10
+STEP_BACKOFF_FIRST = timedelta(seconds=1)
+STEP_BACKOFF_MAX = timedelta(seconds=60)
+ONE_ATTEMPT = RetryPolicy(maximum_attempts=1)
+
+
+def step_backoff(failures: int) -> timedelta:
+    """How long to wait before a step's next attempt, after ``failures`` failed ones."""
+    doubled: timedelta = STEP_BACKOFF_FIRST * 2 ** (failures - 1)
+    return min(STEP_BACKOFF_MAX, doubled)
+
+
 # Activities behind an operator's update or signal (a limit or gate change, an audit line).
 # The operator waits for the answer and the session's end must not wait on them for ever:
 # a few attempts, about half a minute in all, then the caller hears the error and an

@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.status import SessionStatus
     from domain.termination import TERMINATION_SEQUENCE, TerminationStep
-    from workflows.policies import DATABASE_RETRY, WRITE_TIMEOUT
+    from workflows.policies import DATABASE_RETRY, STEP_ATTEMPTS, WRITE_TIMEOUT, step_backoff
     from workflows.session_calls import CALL_FAILED, deliver
     from workflows.termination_calls import gave_up, run_steps
 
@@ -57,8 +57,17 @@ async def wind_down(
             done = await run_steps(first, step_input)
         except CALL_FAILED as err:
             failed, error = gave_up(err, first)
-            # Steps before the failed one are recorded: the resume starts at it.
+            # Steps before the failed one are recorded: the next attempt starts at it.
             state.cleanup_step = TERMINATION_SEQUENCE.index(failed)
+            failures = state.step_failures.get(failed, 0) + 1
+            state.step_failures[failed] = failures
+            if failures < STEP_ATTEMPTS:
+                await workflow.sleep(
+                    step_backoff(failures),
+                    summary=f"retry {failed} ({failures + 1}/{STEP_ATTEMPTS})",
+                )
+                continue
+            state.step_failures[failed] = 0  # an operator's retry gets a fresh budget
             await _park_until_retried(
                 step_input, failed, error, state, wait_for_retry, status_changed
             )

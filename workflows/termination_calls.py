@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
         TerminationStep,
         steps_between,
     )
-    from workflows.policies import DATABASE_RETRY, LOCAL_RETRY_THRESHOLD, STEP_RETRY, STEP_TIMEOUT
+    from workflows.policies import DATABASE_RETRY, LOCAL_RETRY_THRESHOLD, ONE_ATTEMPT, STEP_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -35,14 +35,14 @@ class StepCall:
 
 
 # Split where the retry policy changes. The steps that reach the outside world (the
-# algorithm, the broker) give up after STEP_RETRY and park the session CLEANUP_FAILED; a
-# call's attempts are shared by its steps, so a step that follows flaky ones may park with
-# fewer than ten of its own, still after about five minutes. The final status and the
-# notification involve only our own database and wait an outage out: once the final status
-# is written the session can no longer become CLEANUP_FAILED. The last call also hands the
-# notification to its delivery workflow.
+# algorithm, the broker) make one attempt per call: the workflow retries from the step that
+# failed, with that step's own budget (policies.STEP_ATTEMPTS), and parks the session
+# CLEANUP_FAILED when it is spent. The final status and the notification involve only our
+# own database and wait an outage out: once the final status is written the session can no
+# longer become CLEANUP_FAILED. The last call also hands the notification to its delivery
+# workflow.
 STEP_CALLS: tuple[StepCall, ...] = (
-    StepCall(TerminationStep.FINAL_PERFORMANCE, STEP_RETRY),
+    StepCall(TerminationStep.FINAL_PERFORMANCE, ONE_ATTEMPT),
     StepCall(TerminationStep.NOTIFY, DATABASE_RETRY),
 )
 

@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities.controls import SessionControlActivities
 from activities.session import SessionActivities
-from domain.messages import SYSTEM_ACTOR, ActivateInput, CheckInput, FinishInput
+from domain.messages import SYSTEM_ACTOR, ActivateInput, CheckInput, FinishInput, LimitChangeInput
 from domain.positions import Side
 from domain.status import EndReason, SessionStatus
 from store.audit import AuditRepository
@@ -249,3 +250,31 @@ async def test_finish_of_unknown_session_is_refused_without_retry(
 
     assert raised.value.non_retryable
     assert raised.value.type == "SessionNotFoundError"
+
+
+async def test_a_limit_change_of_an_ended_session_is_refused_and_changes_nothing(
+    env: ActivityEnvironment, activities: SessionActivities, sessionmaker: Sessionmaker
+) -> None:
+    session_id = await create_session(sessionmaker)
+    await env.run(activities.finish_session, finish_input(session_id, EndReason.EXPIRED))
+    before = await stored_session(sessionmaker, session_id)
+    controls = SessionControlActivities(sessionmaker)
+
+    with pytest.raises(ApplicationError) as refused:
+        await env.run(
+            controls.change_limits,
+            LimitChangeInput(
+                session_id=session_id,
+                end_time=before.end_time + timedelta(hours=1),
+                actor="op-late",
+                change_id="late-1",
+                workflow_id="wf",
+                run_id="run",
+            ),
+        )
+
+    after = await stored_session(sessionmaker, session_id)
+    assert refused.value.non_retryable
+    assert refused.value.type == "SessionEnded"
+    assert after.end_time == before.end_time
+    assert await audit_events(sessionmaker, session_id, "session.limits_changed") == []

@@ -18,7 +18,10 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.controls import SessionControlActivities
 from domain.messages import (
+    ExtendDeadlineInput,
+    GateInput,
     GateRequest,
     LimitChangeInput,
     SetLossLimitInput,
@@ -27,6 +30,7 @@ from domain.messages import (
 from domain.status import EndReason
 from store.audit import AuditRepository
 from store.models import Alert
+from store.sessions import SessionRepository
 from tests.workflows.helpers import start_session
 from worker import create_worker
 from workflows.session import TradingSessionWorkflow
@@ -34,6 +38,16 @@ from workflows.session import TradingSessionWorkflow
 Sessionmaker = async_sessionmaker[AsyncSession]
 # The time-skipping server fires timers to the millisecond, a few ms late at most.
 ON_TIME = timedelta(seconds=1)
+
+
+async def failures_recorded(sessionmaker: Sessionmaker, session_id: str, count: int) -> None:
+    for _ in range(200):
+        async with sessionmaker() as db:
+            trail = await AuditRepository(db).for_session(session_id)
+        if [e.action for e in trail].count("handler.failed") >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{count} handler failures were never recorded")
 
 
 @activity.defn(name="change_limits")
@@ -190,3 +204,67 @@ async def test_pause_and_resume_updates_refuse_what_changes_nothing(
     assert "not paused" in str(not_paused.value.cause)
     assert paused.paused is True
     assert "already paused" in str(again.value.cause)
+
+
+async def test_an_extension_racing_the_deadline_wins_and_the_session_runs_on(
+    time_env: WorkflowEnvironment, sessionmaker: Sessionmaker
+) -> None:
+    real = SessionControlActivities(sessionmaker)
+
+    async def slow_change_limits(input: LimitChangeInput) -> None:
+        await asyncio.sleep(2)  # the old deadline passes while the change is written
+        await real.change_limits(input)
+
+    queue = f"test-{uuid.uuid4()}"
+    slow = activity.defn(name="change_limits")(slow_change_limits)
+    async with create_worker(time_env.client, queue, sessionmaker, replace_activities=[slow]):
+        handle, values = await start_session(
+            time_env, sessionmaker, queue, duration=timedelta(minutes=10)
+        )
+        await time_env.sleep(timedelta(minutes=10) - timedelta(milliseconds=500))
+        later = values["end_time"] + timedelta(minutes=5)
+        view = await handle.execute_update(
+            TradingSessionWorkflow.extend_deadline,
+            ExtendDeadlineInput(end_time=later, actor="op-jane", reason="news"),
+        )
+        result = await handle.result()
+
+    assert view.end_time == later  # the extension was answered as a success...
+    assert result.end_reason is EndReason.EXPIRED
+    assert timedelta(0) <= result.ended_at - later < ON_TIME  # ...and it won
+    async with sessionmaker() as db:
+        row = await SessionRepository(db).get(values["id"])
+    assert row.ended_at is not None
+    assert row.end_time <= row.ended_at
+
+
+async def test_a_gate_change_the_database_refuses_is_reported_and_the_session_goes_on(
+    time_env: WorkflowEnvironment, sessionmaker: Sessionmaker
+) -> None:
+    @activity.defn(name="set_trading_gate")
+    async def gate_refused(input: GateInput) -> None:
+        raise ApplicationError("the database refused the values", non_retryable=True)
+
+    queue = f"test-{uuid.uuid4()}"
+    async with create_worker(
+        time_env.client, queue, sessionmaker, replace_activities=[gate_refused]
+    ):
+        handle, values = await start_session(
+            time_env, sessionmaker, queue, duration=timedelta(minutes=10)
+        )
+        await handle.signal(TradingSessionWorkflow.pause, {"actor": "op-sig"})
+        await failures_recorded(sessionmaker, values["id"], 1)  # the signal's change gave up
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(
+                TradingSessionWorkflow.pause_trading, GateRequest(actor="op-upd")
+            )
+        view = await handle.query(TradingSessionWorkflow.get_status)
+        result = await handle.result()
+
+    assert "refused" in str(refused.value.cause)
+    assert view.paused is False  # the live state follows the store, which kept the gate
+    assert result.end_reason is EndReason.EXPIRED  # the workflow did not fail
+    async with sessionmaker() as db:
+        trail = await AuditRepository(db).for_session(values["id"])
+    failed = [e.actor for e in trail if e.action == "handler.failed"]
+    assert sorted(failed) == ["op-sig", "op-upd"]

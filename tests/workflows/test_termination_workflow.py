@@ -278,3 +278,47 @@ async def test_a_step_that_gives_up_leaves_cleanup_failed_until_an_operator_retr
         ],
         [TerminationStep.FINAL_STATUS, TerminationStep.NOTIFY],
     ]
+
+
+class TwoFlakyLinks(PaperBroker):
+    """Cancels fail their first six attempts, then flattens theirs: twelve failures in all,
+    more than one budget of ten, but fewer than ten for each step."""
+
+    failures_left = {"cancel": 6, "flatten": 6}
+
+    async def cancel_open_orders(self, session_id: str) -> list[str]:
+        if self.failures_left["cancel"]:
+            self.failures_left["cancel"] -= 1
+            raise ConnectionError("order gateway unreachable")
+        return await super().cancel_open_orders(session_id)
+
+    async def flatten_positions(self, session_id: str) -> list[ClosingFill]:
+        if self.failures_left["flatten"]:
+            self.failures_left["flatten"] -= 1
+            raise ConnectionError("broker unreachable")
+        return await super().flatten_positions(session_id)
+
+
+async def test_each_termination_step_has_its_own_retry_budget(
+    time_env: WorkflowEnvironment, sessionmaker: Sessionmaker
+) -> None:
+    queue = f"test-{uuid.uuid4()}"
+    broker = TwoFlakyLinks(sessionmaker)
+    broker.failures_left = {"cancel": 6, "flatten": 6}
+    async with create_worker(time_env.client, queue, sessionmaker, broker=broker):
+        handle, values = await start_session(time_env, sessionmaker, queue)
+        await wait_until_active(handle)
+        await buy_and_mark(sessionmaker, values["id"], "95")
+        await handle.signal(
+            TradingSessionWorkflow.request_termination,
+            TerminationRequest(reason="desk closed", actor="op-jane"),
+        )
+        result = await handle.result()
+
+    assert result.status is SessionStatus.TERMINATED  # never parked CLEANUP_FAILED
+    assert broker.failures_left == {"cancel": 0, "flatten": 0}
+    async with sessionmaker() as db:
+        alerts = await AlertRepository(db).for_session(values["id"])
+        flat = await db.execute(select(Position).where(Position.session_id == values["id"]))
+    assert alerts == []
+    assert all(p.quantity == 0 for p in flat.scalars())
