@@ -55,6 +55,7 @@ def create_worker(
     outage_alert_after: timedelta | None = None,
     max_cached_workflows: int = 5000,
     replace_activities: Sequence[Callable[..., Any]] = (),
+    max_session_seconds: float = 7 * 24 * 3600.0,
 ) -> Worker:
     """The worker with every workflow and activity of the service registered.
 
@@ -78,6 +79,7 @@ def create_worker(
         performance,
         metrics,
         outage_alert_after=outage_alert_after or DATABASE_OUTAGE_ALERT_AFTER,
+        max_session_seconds=max_session_seconds,
     )
     return Worker(
         client,
@@ -159,6 +161,7 @@ async def main() -> None:
         http=http,
         outage_alert_after=timedelta(seconds=settings.database_outage_alert_seconds),
         max_cached_workflows=settings.worker_max_cached_workflows,
+        max_session_seconds=settings.max_session_hours * 3600,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -54,6 +54,12 @@ class Metrics:
             buckets=LATENESS_BUCKETS,
             registry=r,
         )
+        self.reconcile_repairs = Counter(
+            "trading_reconcile_repairs",
+            "Sessions the reconciler mended, by kind (started, start_failed, orphaned, overdue).",
+            ["kind"],
+            registry=r,
+        )
         self.sweep_signals = Counter(
             "trading_sweep_signals",
             "Session workflows the fleet sweep woke, by why (limit, warning, moved).",

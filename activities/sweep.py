@@ -1,5 +1,7 @@
 """The fleet sweep's activity: every open session of a shard checked in one statement.
 
+Every minute it also reconciles the shard's rows with their workflows (``reconcile.py``).
+
 Only the sessions that need their workflow hear of it (a limit reached, a warning due, a
 LossUsedPct that moved); a breach closes the session's gate in the same transaction that
 found it, before its workflow winds it down.
@@ -15,6 +17,7 @@ from temporalio.service import RPCError
 
 from activities.metrics import Metrics
 from activities.performance import PerformanceActivities
+from activities.reconcile import Reconciler
 from activities.session import DATABASE_OUTAGE_ALERT_AFTER
 from domain.messages import CheckRequest, SnapshotInput, session_workflow_id
 from domain.sweep import CheckSource, SweepResult, SweepShardInput, WakeReason
@@ -37,11 +40,15 @@ class SweepActivities:
         metrics: Metrics | None = None,
         *,
         outage_alert_after: timedelta = DATABASE_OUTAGE_ALERT_AFTER,
+        max_session_seconds: float = 7 * 24 * 3600.0,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.performance = performance
         self.metrics = metrics or Metrics()
         self.outage_alert_after = outage_alert_after
+        self.reconciler = Reconciler(
+            sessionmaker, self.metrics, max_session_seconds=max_session_seconds
+        )
 
     @activity.defn
     async def sweep_shard(self, input: SweepShardInput) -> SweepResult:
@@ -81,6 +88,10 @@ class SweepActivities:
                 await _raise_outage_alert(db, input, info.scheduled_time, outage)
         failed = await self._wake(wake, closed)
         snapshots = await self._snapshots(input) if input.snapshots else 0
+        repairs: dict[str, int] = {}
+        if input.reconcile:
+            min_age = timedelta(seconds=input.reconcile_min_age_seconds)
+            repairs = await self.reconciler.reconcile(input.shard, input.shards, min_age)
         self.metrics.checks.labels(CheckSource.SWEEP.value).inc(losses.checked)
         woken: dict[str, int] = {}
         for reason in wake.values():
@@ -93,6 +104,7 @@ class SweepActivities:
             gates_closed=len(closed),
             signals_failed=failed,
             snapshots=snapshots,
+            repairs=repairs,
             lateness_seconds=round(lateness, 3),
         )
 

@@ -21,9 +21,16 @@ class EndReason(StrEnum):
     EXPIRED = "EXPIRED"
     LOSS_LIMIT = "LOSS_LIMIT"
     TERMINATED = "TERMINATED"
+    # Ended by the reconciler: its workflow closed (terminated from the Web UI or the CLI,
+    # or failed) while the session was still open.
+    ORPHANED = "ORPHANED"
+    # A session whose workflow could never be started.
+    START_FAILED = "START_FAILED"
 
     @property
     def final_status(self) -> SessionStatus:
+        if self in (EndReason.ORPHANED, EndReason.START_FAILED):
+            return SessionStatus.TERMINATED
         return SessionStatus(self.value)
 
 

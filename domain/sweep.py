@@ -79,8 +79,13 @@ class SweepInput(BaseModel):
     shards: int = Field(ge=1)
     interval_seconds: float = Field(default=30.0, gt=0)
     snapshot_every_seconds: float = Field(default=300.0, gt=0)
+    reconcile_every_seconds: float = Field(default=60.0, gt=0)
+    # A row younger than this may still be on its way to its workflow (the API inserts the
+    # row, then starts the workflow): the reconciler leaves it alone.
+    reconcile_min_age_seconds: float = Field(default=60.0, ge=0)
     next_due: datetime | None = None
     next_snapshot_due: datetime | None = None
+    next_reconcile_due: datetime | None = None
     # Continue-as-new after this many sweeps, keeping the history short (tests use a few).
     sweeps_per_run: int = Field(default=500, ge=1)
 
@@ -90,6 +95,8 @@ class SweepShardInput(BaseModel):
     shards: int
     due_at: datetime
     snapshots: bool = False
+    reconcile: bool = False
+    reconcile_min_age_seconds: float = 60.0
 
 
 class SweepResult(BaseModel):
@@ -100,6 +107,7 @@ class SweepResult(BaseModel):
     gates_closed: int = 0
     signals_failed: int = 0
     snapshots: int = 0
+    repairs: dict[str, int] = Field(default_factory=dict)  # by RepairKind
     lateness_seconds: float = 0.0
 
 
@@ -117,3 +125,16 @@ def next_due(previous_due: datetime, now: datetime, interval: timedelta) -> date
         behind = (now - previous_due) // interval
         due = previous_due + interval * (behind + 1)
     return due
+
+
+class RepairKind(StrEnum):
+    """What the reconciler found and mended, for its audit events, alerts and metric."""
+
+    STARTED = "started"  # a PENDING row whose workflow was never started
+    START_FAILED = "start_failed"  # ... and could not be started
+    ORPHANED = "orphaned"  # an open row whose workflow closed
+    OVERDUE = "overdue"  # a session past its deadline and grace, still open
+
+
+# A session still open this long past its deadline has something wrong with its workflow.
+OVERDUE_GRACE = timedelta(minutes=2)

@@ -33,29 +33,45 @@ class FleetSweepWorkflow:
         snapshot_every = timedelta(seconds=input.snapshot_every_seconds)
         due = input.next_due or workflow.now()
         snapshot_due = input.next_snapshot_due or workflow.now() + snapshot_every
+        reconcile_every = timedelta(seconds=input.reconcile_every_seconds)
+        reconcile_due = input.next_reconcile_due or workflow.now() + reconcile_every
         shard = f"shard {input.shard + 1}/{input.shards}"
         for _ in range(input.sweeps_per_run):
             wait = due - workflow.now()
             if wait > timedelta(0):
                 await workflow.sleep(wait, summary=f"{shard}: next sweep {due:%H:%M:%S} UTC")
             snapshots = due >= snapshot_due
+            reconcile = due >= reconcile_due
+            extras = " + snapshots" * snapshots + " + reconcile" * reconcile
             try:
                 await workflow.execute_activity_method(
                     SweepActivities.sweep_shard,
                     SweepShardInput(
-                        shard=input.shard, shards=input.shards, due_at=due, snapshots=snapshots
+                        shard=input.shard,
+                        shards=input.shards,
+                        due_at=due,
+                        snapshots=snapshots,
+                        reconcile=reconcile,
+                        reconcile_min_age_seconds=input.reconcile_min_age_seconds,
                     ),
                     start_to_close_timeout=SWEEP_TIMEOUT,
                     schedule_to_close_timeout=max(interval, SWEEP_TIMEOUT),
                     retry_policy=SWEEP_RETRY,
-                    summary=f"sweep {shard} due {due:%H:%M:%S} UTC"
-                    + (" + snapshots" if snapshots else ""),
+                    summary=f"sweep {shard} due {due:%H:%M:%S} UTC{extras}",
                 )
             except ActivityError as err:
                 workflow.logger.error("sweep of %s due %s gave up: %s", shard, due, err.cause)
             if snapshots:
                 snapshot_due = next_due(snapshot_due, workflow.now(), snapshot_every)
+            if reconcile:
+                reconcile_due = next_due(reconcile_due, workflow.now(), reconcile_every)
             due = next_due(due, workflow.now(), interval)
         workflow.continue_as_new(
-            input.model_copy(update={"next_due": due, "next_snapshot_due": snapshot_due})
+            input.model_copy(
+                update={
+                    "next_due": due,
+                    "next_snapshot_due": snapshot_due,
+                    "next_reconcile_due": reconcile_due,
+                }
+            )
         )

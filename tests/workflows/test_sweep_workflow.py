@@ -15,9 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from domain.status import EndReason
-from domain.sweep import SweepInput
+from domain.status import EndReason, SessionStatus
+from domain.sweep import SweepInput, shard_of
+from store.ledger import LedgerRepository
 from store.sessions import SessionRepository
+from store.termination import AlertRepository
 from tests.workflows.helpers import start_session
 from tests.workflows.histories import keep_history
 from tests.workflows.test_session_workflow import (
@@ -25,6 +27,7 @@ from tests.workflows.test_session_workflow import (
     record_losing_trade,
     wait_until_active,
 )
+from tests.workflows.test_termination_workflow import buy_and_mark
 from workflows import search_attributes as sa
 from workflows.session import TradingSessionWorkflow
 from workflows.sweep import FleetSweepWorkflow
@@ -32,6 +35,9 @@ from workflows.sweep import FleetSweepWorkflow
 Sessionmaker = async_sessionmaker[AsyncSession]
 Sweep = WorkflowHandle[FleetSweepWorkflow, None]
 INTERVAL = timedelta(seconds=30)
+NEVER = 10.0**9
+# Enough shards that a session's shard holds few rows other tests left behind.
+MANY_SHARDS = 64
 
 
 @pytest.fixture
@@ -39,7 +45,15 @@ async def sweep(time_env: WorkflowEnvironment, task_queue: str) -> AsyncIterator
     """The one shard's sweep, every 30 s, on this test's queue."""
     handle = await time_env.client.start_workflow(
         FleetSweepWorkflow.run,
-        SweepInput(shard=0, shards=1, interval_seconds=INTERVAL.total_seconds(), sweeps_per_run=3),
+        SweepInput(
+            shard=0,
+            shards=1,
+            interval_seconds=INTERVAL.total_seconds(),
+            # Reconciling is tested on its own, in a shard of the session's alone: here it
+            # would wind down what other tests left in the shared database.
+            reconcile_every_seconds=NEVER,
+            sweeps_per_run=3,
+        ),
         id=f"sweep-{uuid.uuid4()}",
         task_queue=task_queue,
     )
@@ -116,3 +130,50 @@ async def test_loss_used_pct_follows_the_sweep(
     assert (await handle.query(TradingSessionWorkflow.get_status)).loss_warnings_sent == []
     await handle.signal(TradingSessionWorkflow.request_termination, {"reason": "done"})
     await handle.result()
+
+
+async def test_a_session_whose_workflow_was_terminated_is_wound_down_by_the_reconciler(
+    time_env: WorkflowEnvironment, sessionmaker: Sessionmaker, task_queue: str
+) -> None:
+    handle, values = await start_session(time_env, sessionmaker, task_queue)
+    await wait_until_active(handle)
+    await buy_and_mark(sessionmaker, values["id"], "95")
+    # What `temporal workflow terminate` (or the Web UI's Terminate) does: no clean-up.
+    await handle.terminate("operator clicked Terminate")
+    sweep = await time_env.client.start_workflow(
+        FleetSweepWorkflow.run,
+        SweepInput(
+            shard=shard_of(values["id"], MANY_SHARDS),
+            shards=MANY_SHARDS,
+            interval_seconds=INTERVAL.total_seconds(),
+            reconcile_every_seconds=INTERVAL.total_seconds(),
+            reconcile_min_age_seconds=0,
+            sweeps_per_run=3,
+        ),
+        id=f"sweep-{uuid.uuid4()}",
+        task_queue=task_queue,
+    )
+    try:
+        repaired = time_env.client.get_workflow_handle_for(
+            TradingSessionWorkflow.run, values["workflow_id"]
+        )
+        for _ in range(200):  # the repair run starts within one sweep
+            await time_env.sleep(INTERVAL)
+            if (await repaired.describe()).run_id != handle.result_run_id:
+                break
+        result = await repaired.result()
+    finally:
+        await sweep.terminate("test over")
+
+    assert result.end_reason is EndReason.ORPHANED
+    assert result.status is SessionStatus.TERMINATED
+    async with sessionmaker() as db:
+        row = await SessionRepository(db).get(values["id"])
+        alerts = await AlertRepository(db).for_session(values["id"])
+        positions = await LedgerRepository(db).positions(values["id"])
+    assert (row.status, row.end_reason, row.gate_open) == ("TERMINATED", "ORPHANED", False)
+    assert all(p.quantity == 0 for p in positions)  # flattened by the same steps
+    assert [a.kind for a in alerts] == ["reconcile_orphaned"]
+    actions = await audit_actions(sessionmaker, values["id"])
+    for once in ("session.reconciled.orphaned", "positions.flattened", "session.ended"):
+        assert actions.count(once) == 1, once
