@@ -19,11 +19,15 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.controls import SessionControlActivities
+from activities.session import SessionActivities
 from domain.messages import (
+    CheckInput,
+    CheckRequest,
     ExtendDeadlineInput,
     GateInput,
     GateRequest,
     LimitChangeInput,
+    PnlSnapshot,
     SetLossLimitInput,
     TerminationRequest,
 )
@@ -32,6 +36,7 @@ from store.audit import AuditRepository
 from store.models import Alert
 from store.sessions import SessionRepository
 from tests.workflows.helpers import start_session
+from tests.workflows.test_session_workflow import record_losing_trade
 from worker import create_worker
 from workflows.session import TradingSessionWorkflow
 
@@ -268,3 +273,37 @@ async def test_a_gate_change_the_database_refuses_is_reported_and_the_session_go
         trail = await AuditRepository(db).for_session(values["id"])
     failed = [e.actor for e in trail if e.action == "handler.failed"]
     assert sorted(failed) == ["op-sig", "op-upd"]
+
+
+async def test_a_wake_that_arrives_during_a_check_survives_continue_as_new(
+    time_env: WorkflowEnvironment, sessionmaker: Sessionmaker
+) -> None:
+    real = SessionActivities(sessionmaker)
+
+    async def slow_check(input: CheckInput) -> PnlSnapshot:
+        snapshot = await real.check_session(input)
+        await asyncio.sleep(1)  # the limit is lowered while this check runs
+        return snapshot
+
+    queue = f"test-{uuid.uuid4()}"
+    slow = activity.defn(name="check_session")(slow_check)
+    async with create_worker(time_env.client, queue, sessionmaker, replace_activities=[slow]):
+        # One check per run: the run that made it continues as new right after.
+        handle, values = await start_session(
+            time_env, sessionmaker, queue, continue_as_new_after_checks=1
+        )
+        first_run = (await handle.describe()).run_id
+        await handle.signal(TradingSessionWorkflow.check_now, CheckRequest(source="mark"))
+        await asyncio.sleep(0.3)  # the check has read: no loss yet
+        await record_losing_trade(sessionmaker, values["id"], Decimal(600))  # 60 % of 1000
+        # Lowering the limit below the loss asks for a check; it lands in the run that is
+        # about to continue as new, and must be carried into the next one.
+        await handle.execute_update(
+            TradingSessionWorkflow.set_loss_limit,
+            SetLossLimitInput(loss_limit=Decimal(500), actor="op-jane"),
+        )
+        result = await handle.result()
+
+    latest = time_env.client.get_workflow_handle(values["workflow_id"])
+    assert (await latest.describe()).run_id != first_run
+    assert result.end_reason is EndReason.LOSS_LIMIT
