@@ -22,7 +22,6 @@ from temporalio.worker import Worker
 from activities.broker import Broker, PaperBroker
 from activities.controls import SessionControlActivities
 from activities.housekeeping import HousekeepingActivities
-from activities.metrics import ActivityMetricsInterceptor, Metrics
 from activities.notifications import NotificationActivities
 from activities.performance import PerformanceActivities
 from activities.refusals import DataErrorsAreRefusals
@@ -30,11 +29,12 @@ from activities.session import DATABASE_OUTAGE_ALERT_AFTER, SessionActivities
 from activities.sweep import SweepActivities
 from activities.termination import TerminationActivities
 from activities.termination_sequence import TerminationSequenceActivities
-from starter.logging_setup import configure_logging
-from starter.schedules import ensure_schedules, ensure_sweeps
-from starter.settings import Settings
-from starter.telemetry import serve_metrics, temporal_runtime
-from starter.temporal_client import connect
+from starter.runtime.logging_setup import configure_logging
+from starter.runtime.metrics import ActivityMetricsInterceptor, Metrics
+from starter.runtime.schedules import ensure_schedules, ensure_sweeps
+from starter.runtime.settings import Settings
+from starter.runtime.telemetry import serve_metrics, temporal_runtime
+from starter.runtime.temporal_client import connect
 from store.db import create_engine, create_sessionmaker
 from workflows.housekeeping import HousekeepingWorkflow
 from workflows.notifications import NotificationDeliveryWorkflow

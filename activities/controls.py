@@ -4,7 +4,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.metrics import Metrics
 from activities.refusals import locked_session
 from domain.limits import WarningKind
 from domain.messages import (
@@ -16,6 +15,7 @@ from domain.messages import (
     WarningInput,
 )
 from domain.status import SessionStatus
+from starter.runtime.metrics import Metrics
 from store.audit import AuditRepository
 from store.notifications import NotificationRepository
 from store.sessions import SessionRepository

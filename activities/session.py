@@ -5,7 +5,6 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.metrics import Metrics
 from activities.refusals import refusal
 from domain.limits import session_loss
 from domain.messages import (
@@ -18,6 +17,7 @@ from domain.messages import (
 )
 from domain.status import IllegalTransitionError, SessionStatus
 from domain.sweep import CheckSource, loss_used_pct
+from starter.runtime.metrics import Metrics
 from store.audit import AuditRepository
 from store.ledger import LedgerRepository
 from store.sessions import SessionNotFoundError, SessionRepository

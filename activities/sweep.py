@@ -13,11 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.service import RPCError
 
-from activities.metrics import Metrics
 from activities.performance import PerformanceActivities
 from activities.session import DATABASE_OUTAGE_ALERT_AFTER
 from domain.messages import CheckRequest, SnapshotInput, session_workflow_id
 from domain.sweep import CheckSource, SweepResult, SweepShardInput, WakeReason
+from starter.runtime.metrics import Metrics
 from store.fleet import FleetRepository
 from store.performance import PerformanceRepository
 from store.termination import AlertRepository

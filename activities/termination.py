@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.broker import Broker
-from activities.metrics import Metrics
 from activities.refusals import locked_session
 from domain.messages import (
     CleanupFailedInput,
@@ -25,6 +24,7 @@ from domain.messages import (
 )
 from domain.status import EndReason, SessionStatus
 from domain.termination import TerminationStep
+from starter.runtime.metrics import Metrics
 from store.audit import AuditRepository
 from store.models import Algorithm
 from store.notifications import NotificationRepository

@@ -1,5 +1,10 @@
-"""Apply Alembic migrations: ``python -m store.migrate`` uses the configured database."""
+"""Apply Alembic migrations to a database URL: ``python -m store.migrate URL``.
 
+It takes the URL from its caller (the dev stack, the tests, an operator) and imports nothing
+of ``starter``: the store sits below every process that uses it.
+"""
+
+import sys
 from pathlib import Path
 
 from alembic import command
@@ -21,6 +26,6 @@ def upgrade(database_url: str) -> None:
 
 
 if __name__ == "__main__":
-    from starter.settings import Settings
-
-    upgrade(Settings().resolved_database_url())
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m store.migrate DATABASE_URL")
+    upgrade(sys.argv[1])

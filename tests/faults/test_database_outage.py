@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from domain.sweep import SweepInput
-from starter import trades_service
-from starter.schemas import FillRequest, StartSessionRequest, TerminateRequest
-from starter.service import SessionService
-from starter.settings import Settings
+from starter.api.schemas import FillRequest, StartSessionRequest, TerminateRequest
+from starter.runtime.settings import Settings
+from starter.services import trades as trades_service
+from starter.services.sessions import SessionService
 from store.db import create_engine, create_sessionmaker
 from store.migrate import upgrade
 from tests.faults.conftest import TERMINAL, eventually, scalar, session_status

@@ -20,10 +20,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from starter import trades_service
-from starter.errors import ConflictError
-from starter.schemas import FillRequest, MarkRequest, StartSessionRequest, TerminateRequest
-from starter.service import SessionService
+from starter.api.schemas import FillRequest, MarkRequest, StartSessionRequest, TerminateRequest
+from starter.services import trades as trades_service
+from starter.services.errors import ConflictError
+from starter.services.sessions import SessionService
 from tests.faults.conftest import (
     ONCE_PER_SESSION,
     TERMINAL,

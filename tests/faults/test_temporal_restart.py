@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from starter.devserver import free_port, start_dev_server
-from starter.schemas import StartSessionRequest, TerminateRequest
-from starter.service import SessionService
-from starter.settings import Settings
+from starter.api.schemas import StartSessionRequest, TerminateRequest
+from starter.dev.devserver import free_port, start_dev_server
+from starter.runtime.settings import Settings
+from starter.services.sessions import SessionService
 from tests.faults.conftest import (
     TERMINAL,
     Proc,

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from starter import trades_service
-from starter.schemas import FillRequest, MarkRequest, StartSessionRequest, TerminateRequest
-from starter.service import SessionService
+from starter.api.schemas import FillRequest, MarkRequest, StartSessionRequest, TerminateRequest
+from starter.services import trades as trades_service
+from starter.services.sessions import SessionService
 from tests.faults.conftest import (
     ONCE_PER_SESSION,
     TERMINAL,

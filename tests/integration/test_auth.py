@@ -6,7 +6,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from starter.keys_service import IssuedKey, KeyService, Role
+from starter.services.keys import IssuedKey, KeyService
+from starter.services.principals import Role
 from store.audit import AuditRepository
 from tests.integration.api_helpers import fill_body, session_body
 

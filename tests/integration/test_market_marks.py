@@ -13,8 +13,9 @@ from temporalio.client import Client
 
 from domain.messages import CheckRequest
 from domain.sweep import shard_of
-from starter.keys_service import KeyService, Role
-from starter.settings import Settings
+from starter.runtime.settings import Settings
+from starter.services.keys import KeyService
+from starter.services.principals import Role
 from store.fleet import FleetRepository
 from store.models import MarketMark, TradingSession
 from tests.integration.api_helpers import fill_body, session_body, wait_for_status

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from domain.notifications import NotificationEvent, StreamCursor
-from starter.api import create_app
-from starter.settings import Settings
+from starter.api.app import create_app
+from starter.runtime.settings import Settings
 from store.listener import NotificationListener, asyncpg_dsn
 from store.models import Notification
 from store.notifications import NOTIFY_CHANNEL, NotificationRepository

@@ -7,9 +7,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import ActivityEnvironment
 
 from activities.housekeeping import HousekeepingActivities
-from activities.metrics import Metrics
 from domain.housekeeping import PurgeInput
 from domain.status import SessionStatus
+from starter.runtime.metrics import Metrics
 from store.audit import AuditRepository
 from store.models import TradingSession
 from store.retention import PURGE_ACTION, purge_session_data, sessions_due_for_purge

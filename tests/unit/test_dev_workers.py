@@ -1,7 +1,7 @@
 """`make run` with several worker processes: each gets metrics ports of its own."""
 
-from starter.dev import _worker_metrics_env
-from starter.settings import Settings
+from starter.dev.stack import _worker_metrics_env
+from starter.runtime.settings import Settings
 
 
 def test_each_worker_gets_the_configured_ports_shifted_by_two() -> None:
