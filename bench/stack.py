@@ -19,11 +19,11 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
+from domain.roles import Role
 from starter.dev.devserver import free_port, start_dev_server
 from starter.dev.stack import Stack
 from starter.runtime.settings import ENV_PREFIX
 from starter.services.keys import KeyService
-from starter.services.principals import Role
 from store.db import create_engine, create_sessionmaker
 from store.embedded import ensure_embedded_postgres, stop_embedded_postgres
 from store.migrate import upgrade

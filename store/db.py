@@ -1,5 +1,6 @@
 """Engine and session factory; one per process, created by whoever owns the process."""
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -18,6 +19,11 @@ def create_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
         pool_pre_ping=True,
         hide_parameters=True,
     )
+
+
+async def ping(db: AsyncSession) -> None:
+    """One round trip to the database: the readiness probe's check."""
+    await db.execute(text("SELECT 1"))
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

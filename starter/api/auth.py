@@ -11,12 +11,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from starter.api.deps import KeysDep
+from domain.roles import Role
+from starter.api.deps import KeysDep, SessionsDep, SettingsDep
 from starter.api.schemas import SessionIdPath
 from starter.services.errors import ForbiddenError, UnauthorizedError
-from starter.services.principals import ANONYMOUS_OPERATOR, Principal, Role
-from starter.services.sessions import SessionService
-from store.sessions import SessionNotFoundError, SessionRepository
+from starter.services.principals import ANONYMOUS_OPERATOR, Principal
 
 
 class Permission(StrEnum):
@@ -50,13 +49,8 @@ _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <API 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key")
 
 
-def _service(request: Request) -> SessionService:
-    service: SessionService = request.app.state.service
-    return service
-
-
 async def authenticate(
-    request: Request,
+    settings: SettingsDep,
     keys: KeysDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header_key: Annotated[str | None, Depends(_api_key_header)],
@@ -65,7 +59,7 @@ async def authenticate(
 
     A key verified in the last ``TRADING_API_KEY_CACHE_SECONDS`` is not looked up again.
     """
-    if not _service(request).settings.auth_enabled:
+    if not settings.auth_enabled:
         return ANONYMOUS_OPERATOR
     api_key = bearer.credentials if bearer is not None else header_key
     if not api_key:
@@ -109,17 +103,15 @@ def require_for_session(
     """
 
     async def dependency(
-        request: Request, session_id: SessionIdPath, principal: Authenticated
+        request: Request, session_id: SessionIdPath, principal: Authenticated, sessions: SessionsDep
     ) -> Principal:
         needed = permission if isinstance(permission, Permission) else permission[request.method]
         check_role(principal, needed)
         if principal.role is Role.TRADER:
-            async with _service(request).sessionmaker() as db:
-                try:
-                    row = await SessionRepository(db).get(session_id)
-                except SessionNotFoundError:
-                    return principal  # the endpoint answers 404
-            check_account(principal, row.account_id)
+            account_id = await sessions.account_of(session_id)
+            if account_id is None:
+                return principal  # the endpoint answers 404
+            check_account(principal, account_id)
         return principal
 
     return dependency

@@ -14,8 +14,8 @@ from temporalio.api.common.v1 import Payloads
 from starter.api.auth import Operate
 from starter.api.body import StrictJsonRoute
 from starter.runtime.codec import CodecError, EncryptionCodec, codec_from
+from starter.runtime.settings import Settings
 from starter.services.errors import InvalidRequestError, UnavailableError
-from starter.services.sessions import SessionService
 
 router = APIRouter(prefix="/codec", tags=["codec"], route_class=StrictJsonRoute)
 MAX_PAYLOADS = 1000
@@ -33,8 +33,8 @@ def _codec(request: Request) -> EncryptionCodec:
     """The app's codec, built once from the settings; 503 when no keys are configured."""
     codec: EncryptionCodec | None = getattr(request.app.state, "codec", None)
     if codec is None:
-        service: SessionService = request.app.state.service
-        keys = service.settings.payload_keys
+        settings: Settings = request.app.state.settings
+        keys = settings.payload_keys
         codec = codec_from(keys.get_secret_value() if keys else None)
         if codec is None:
             raise UnavailableError("payload encryption is not configured (TRADING_PAYLOAD_KEYS)")

@@ -9,7 +9,6 @@ from typing import Literal
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import text
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
@@ -19,8 +18,8 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 
 from starter.api.body import StrictJsonRoute
-from starter.api.deps import ClientDep, SessionmakerDep, SettingsDep
-from starter.api.schemas import ErrorBody, ErrorResponse
+from starter.api.deps import ClientDep, SessionsDep, SettingsDep
+from starter.api.schemas import Backlog, Check, ErrorBody, NotReady, Readiness
 
 # Each check answers within this or counts as failed: a probe must not hang on a dead peer.
 CHECK_TIMEOUT = 3.0
@@ -29,35 +28,6 @@ CHECK_TIMEOUT = 3.0
 POLLER_FRESHNESS = timedelta(seconds=90)
 
 router = APIRouter(prefix="/health", tags=["health"], route_class=StrictJsonRoute)
-
-
-class Check(BaseModel):
-    name: Literal["database", "temporal", "worker"]
-    ok: bool
-    detail: str
-    duration_ms: float
-
-
-class Backlog(BaseModel):
-    """Tasks waiting on the task queue (approximate, from describe-task-queue)."""
-
-    workflow_tasks: int
-    activity_tasks: int
-    oldest_seconds: float
-
-
-class Readiness(BaseModel):
-    status: Literal["ready"]
-    task_queue: str
-    checks: list[Check]
-    backlog: Backlog | None
-
-
-class NotReady(ErrorResponse):
-    """The one error shape, plus every check's outcome; ``error.field`` names the first failure."""
-
-    checks: list[Check]
-    backlog: Backlog | None
 
 
 class _WorkerState(BaseModel):
@@ -74,14 +44,13 @@ async def live() -> dict[str, str]:
 
 @router.get("/ready", response_model=Readiness, responses={503: {"model": NotReady}})
 async def ready(
-    client: ClientDep, sessionmaker: SessionmakerDep, settings: SettingsDep
+    client: ClientDep, sessions: SessionsDep, settings: SettingsDep
 ) -> Readiness | JSONResponse:
     """Ready when PostgreSQL answers, Temporal answers, and a worker polls the task queue."""
     queue = settings.temporal_task_queue
 
     async def database() -> str:
-        async with sessionmaker() as db:
-            await db.execute(text("SELECT 1"))
+        await sessions.ping_database()
         return "SELECT 1 answered"
 
     async def temporal() -> str:

@@ -1,193 +1,26 @@
-"""Failure analysis for operators: what failed lately, and how the workflows are doing.
+"""Failure analysis for operators: ``GET /jobs/failures`` and ``GET /jobs/stats``."""
 
-Both read Temporal visibility, scoped to this deployment's task queue, and PostgreSQL.
-"""
-
-import asyncio
-from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
-from temporalio.api.common.v1 import WorkflowExecution as ExecutionRef
-from temporalio.api.enums.v1 import EventType
-from temporalio.api.failure.v1 import Failure
-from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverseRequest
-from temporalio.client import Client, WorkflowExecution
-from temporalio.service import RPCError
 
 from starter.api.body import StrictJsonRoute
-from starter.api.deps import ClientDep, SessionmakerDep, SettingsDep
-from starter.services.errors import UnavailableError
-from store.failures import cleanup_failed_sessions
-from workflows.session import workflow_id_for
+from starter.api.deps import JobsDep
+from starter.api.schemas import Failures, JobStats
 
 router = APIRouter(prefix="/jobs", tags=["operations"], route_class=StrictJsonRoute)
 
 Hours = Annotated[float, Query(gt=0, le=24 * 90, description="Look back this many hours.")]
 Limit = Annotated[int, Query(ge=1, le=200)]
-# Histories fetched at once for last errors: enough to be quick, few enough to spare the server.
-HISTORY_FETCHES = 8
-_SESSION_PREFIX = workflow_id_for("")
-
-
-class FailedWorkflow(BaseModel):
-    workflow_id: str
-    run_id: str
-    workflow_type: str
-    status: str
-    start_time: datetime
-    close_time: datetime | None
-    session_id: str | None
-    last_error: str | None
-    error_type: str | None
-
-
-class FailedSession(BaseModel):
-    session_id: str
-    account_id: str
-    workflow_id: str
-    status: str
-    updated_at: datetime
-    last_error: str | None
-
-
-class Failures(BaseModel):
-    since: datetime
-    task_queue: str
-    workflows: list[FailedWorkflow]
-    sessions: list[FailedSession]
-
-
-class JobStats(BaseModel):
-    """Executions on the task queue: started and closed (by status) in the window, running now."""
-
-    since: datetime
-    until: datetime
-    task_queue: str
-    started: int
-    running: int
-    closed: dict[str, int]
 
 
 @router.get("/failures")
-async def failures(
-    client: ClientDep,
-    sessionmaker: SessionmakerDep,
-    settings: SettingsDep,
-    hours: Hours = 24,
-    limit: Limit = 50,
-) -> Failures:
+async def failures(jobs: JobsDep, hours: Hours = 24, limit: Limit = 50) -> Failures:
     """Workflows that failed or timed out in the window, and sessions stuck in CLEANUP_FAILED."""
-    since = datetime.now(UTC) - timedelta(hours=hours)
-    queue = settings.temporal_task_queue
-    query = (
-        f"TaskQueue = {_quote(queue)} AND ExecutionStatus IN ('Failed', 'TimedOut') "
-        f"AND CloseTime >= {_quote(_timestamp(since))}"
-    )
-    try:
-        executions = [e async for e in client.list_workflows(query, limit=limit)]
-        executions.sort(key=lambda e: e.close_time or e.start_time, reverse=True)
-        gate = asyncio.Semaphore(HISTORY_FETCHES)
-        workflows = list(await asyncio.gather(*(_describe(client, e, gate) for e in executions)))
-    except RPCError as err:
-        raise UnavailableError(f"Temporal visibility did not answer: {err.message}") from err
-    async with sessionmaker() as db:
-        stuck = await cleanup_failed_sessions(db, limit)
-    return Failures(
-        since=since,
-        task_queue=queue,
-        workflows=workflows,
-        sessions=[FailedSession.model_validate(s, from_attributes=True) for s in stuck],
-    )
+    return await jobs.failures(hours, limit)
 
 
 @router.get("/stats")
-async def stats(client: ClientDep, settings: SettingsDep, hours: Hours = 24) -> JobStats:
+async def stats(jobs: JobsDep, hours: Hours = 24) -> JobStats:
     """Counts by execution status of the workflows that closed in the window."""
-    until = datetime.now(UTC)
-    since = until - timedelta(hours=hours)
-    on_queue = f"TaskQueue = {_quote(settings.temporal_task_queue)}"
-    after = _quote(_timestamp(since))
-    try:
-        closed, started, running = await asyncio.gather(
-            client.count_workflows(f"{on_queue} AND CloseTime >= {after} GROUP BY ExecutionStatus"),
-            client.count_workflows(f"{on_queue} AND StartTime >= {after}"),
-            client.count_workflows(f"{on_queue} AND ExecutionStatus = 'Running'"),
-        )
-    except RPCError as err:
-        raise UnavailableError(f"Temporal visibility did not answer: {err.message}") from err
-    by_status = {str(group.group_values[0]): group.count for group in closed.groups}
-    return JobStats(
-        since=since,
-        until=until,
-        task_queue=settings.temporal_task_queue,
-        started=started.count,
-        running=running.count,
-        closed=by_status,
-    )
-
-
-async def _describe(
-    client: Client, execution: WorkflowExecution, gate: asyncio.Semaphore
-) -> FailedWorkflow:
-    async with gate:
-        error, error_type = await _last_error(client, execution)
-    session_id = None
-    if execution.workflow_type == "TradingSession" and execution.id.startswith(_SESSION_PREFIX):
-        session_id = execution.id.removeprefix(_SESSION_PREFIX)
-    return FailedWorkflow(
-        workflow_id=execution.id,
-        run_id=execution.run_id,
-        workflow_type=execution.workflow_type,
-        status=execution.status.name if execution.status else "UNKNOWN",
-        start_time=execution.start_time,
-        close_time=execution.close_time,
-        session_id=session_id,
-        last_error=error,
-        error_type=error_type,
-    )
-
-
-async def _last_error(
-    client: Client, execution: WorkflowExecution
-) -> tuple[str | None, str | None]:
-    """The failure recorded by the execution's closing event: message chain and error type."""
-    response = await client.workflow_service.get_workflow_execution_history_reverse(
-        GetWorkflowExecutionHistoryReverseRequest(
-            namespace=client.namespace,
-            execution=ExecutionRef(workflow_id=execution.id, run_id=execution.run_id),
-            maximum_page_size=1,
-        )
-    )
-    if not response.history.events:
-        return None, None
-    event = response.history.events[0]
-    if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
-        return _failure_chain(event.workflow_execution_failed_event_attributes.failure)
-    if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
-        return "workflow execution timed out", "TimedOut"
-    return None, None
-
-
-def _failure_chain(failure: Failure) -> tuple[str, str | None]:
-    """``"Activity task failed: session 'x' not found"`` and the innermost application type."""
-    messages, error_type = [], None
-    current: Failure | None = failure
-    while current is not None:
-        if current.message:
-            messages.append(current.message)
-        if current.HasField("application_failure_info") and current.application_failure_info.type:
-            error_type = current.application_failure_info.type
-        current = current.cause if current.HasField("cause") else None
-    return ": ".join(messages), error_type
-
-
-def _timestamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _quote(value: str) -> str:
-    """A visibility-query string literal."""
-    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
-    return f"'{escaped}'"
+    return await jobs.stats(hours)

@@ -3,25 +3,15 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Path, status
-from pydantic import Field
 
-from domain.text import Description, Identifier
 from domain.text import KeyId as KeyIdText
 from starter.api.auth import ManageKeys
 from starter.api.body import StrictJsonRoute
 from starter.api.deps import KeysDep
-from starter.api.schemas import Request
-from starter.services.keys import ApiKeyOut, IssuedKey
-from starter.services.principals import Role
+from starter.api.schemas import ApiKeyOut, CreateKeyRequest, IssuedKey
 
 router = APIRouter(prefix="/keys", tags=["keys"], route_class=StrictJsonRoute)
 KeyId = Annotated[KeyIdText, Path(description="The key's public id.")]
-
-
-class CreateKeyRequest(Request):
-    role: Role
-    account_id: Identifier | None = Field(default=None, description="Required for traders.")
-    description: Description | None = None
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

@@ -14,8 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from domain.status import SessionStatus, is_terminal
 from starter.api.body import StrictJsonRoute
-from starter.api.deps import MetricsDep, SessionmakerDep
-from store.sessions import SessionRepository
+from starter.api.deps import MetricsDep, SessionsDep
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"], route_class=StrictJsonRoute)
@@ -24,11 +23,10 @@ _LIVE_STATUSES = [status for status in SessionStatus if not is_terminal(status)]
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics(metrics: MetricsDep, sessionmaker: SessionmakerDep) -> Response:
+async def metrics(metrics: MetricsDep, sessions: SessionsDep) -> Response:
     """Prometheus text format. A database outage leaves the last counts and logs why."""
     try:
-        async with sessionmaker() as db:
-            counts = await SessionRepository(db).count_by_status()
+        counts = await sessions.count_by_status()
     except Exception:
         log.exception("counting sessions for /metrics failed; the gauge keeps its last values")
     else:

@@ -6,20 +6,18 @@ from fastapi import APIRouter, Query, Response, status
 
 from domain.orders import OrderStatus
 from starter.api.body import StrictJsonRoute
-from starter.api.deps import ServiceDep
-from starter.api.schemas import SessionIdPath
-from starter.services import orders as orders_service
-from starter.services.orders import OrderOut, OrderRequest
+from starter.api.deps import OrdersDep
+from starter.api.schemas import OrderOut, OrderRequest, SessionIdPath
 
 router = APIRouter(prefix="/sessions", tags=["orders"], route_class=StrictJsonRoute)
 
 
 @router.post("/{session_id}/orders", status_code=status.HTTP_201_CREATED)
 async def place_order(
-    session_id: SessionIdPath, body: OrderRequest, service: ServiceDep, response: Response
+    session_id: SessionIdPath, body: OrderRequest, orders: OrdersDep, response: Response
 ) -> OrderOut:
     """Book an OPEN order; 409 when the trading gate is closed, 200 for a repeated order id."""
-    order, created = await orders_service.place_order(service, session_id, body)
+    order, created = await orders.place_order(session_id, body)
     if not created:
         response.status_code = status.HTTP_200_OK
     return order
@@ -28,8 +26,8 @@ async def place_order(
 @router.get("/{session_id}/orders")
 async def list_orders(
     session_id: SessionIdPath,
-    service: ServiceDep,
+    orders: OrdersDep,
     status_filter: Annotated[OrderStatus | None, Query(alias="status")] = None,
 ) -> list[OrderOut]:
     """The session's orders, oldest first."""
-    return await orders_service.list_orders(service, session_id, status_filter)
+    return await orders.list_orders(session_id, status_filter)

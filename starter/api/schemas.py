@@ -1,23 +1,32 @@
-"""HTTP request and response bodies. Requests forbid unknown fields."""
+"""Every HTTP model of the API, requests and responses; requests forbid unknown fields.
+
+The services take and return these too, so the API and the CLI speak the same shapes.
+"""
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from functools import partial
+from typing import Annotated, Any, Literal
 
 from fastapi import Path
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     PlainSerializer,
+    StringConstraints,
     model_validator,
 )
 
 from domain.messages import SessionView
+from domain.orders import OrderStatus
+from domain.performance import SnapshotKind
 from domain.positions import Side
+from domain.roles import Role
 from domain.status import SessionStatus
-from domain.text import Actor, Amount, Identifier, Reason, Symbol
+from domain.text import Actor, Amount, Description, HttpUrl, Identifier, Reason, Symbol, check_text
 
 SessionIdPath = Annotated[Identifier, Path(description="The session's id.")]
 # Money leaves the API as a plain decimal string: "1000", "-12.5", never "1E+3" or "0E-8".
@@ -184,3 +193,212 @@ class GateOut(BaseModel):
     open: bool
     status: SessionStatus
     reason: str | None
+
+
+# --- orders
+
+
+class OrderRequest(Request):
+    """An order to book; ``order_id`` is the algorithm's own id, so a retry is safe."""
+
+    order_id: Identifier
+    symbol: Symbol
+    side: Side
+    quantity: Annotated[Amount, Field(gt=0)]
+    limit_price: Annotated[Amount, Field(gt=0)] | None = None
+
+
+class OrderOut(BaseModel):
+    """A booked order; ``duplicate`` is True when the order id was known already."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    order_id: str
+    session_id: str
+    symbol: str
+    side: Side
+    quantity: Money
+    limit_price: Money | None
+    status: OrderStatus
+    created_at: datetime
+    duplicate: bool = False
+
+
+# --- performance
+
+
+class FiguresOut(BaseModel):
+    """Performance figures; money as decimal strings, win rate 0-1, ``time_used_pct`` 0-100,
+    ``loss_used_pct`` unclamped (past 100 after a breach that gapped through the limit)."""
+
+    realized_pnl: Money
+    unrealized_pnl: Money
+    total_pnl: Money
+    fees: Money
+    fills: int
+    round_trips: int
+    winning_round_trips: int
+    win_rate: float | None
+    peak_pnl: Money
+    max_drawdown: Money
+    duration_seconds: float
+    loss: Money
+    loss_used_pct: float
+    time_used_pct: float
+
+
+class SnapshotOut(BaseModel):
+    """A stored snapshot: periodic while the session ran, final once it ended."""
+
+    kind: SnapshotKind
+    taken_at: datetime
+    figures: FiguresOut
+
+
+class PerformanceReport(BaseModel):
+    """The latest stored snapshot (if any) and the figures computed from the store now."""
+
+    session_id: str
+    status: SessionStatus
+    as_of: datetime
+    live: FiguresOut
+    latest: SnapshotOut | None
+
+
+# --- API keys
+
+
+class CreateKeyRequest(Request):
+    role: Role
+    account_id: Identifier | None = Field(default=None, description="Required for traders.")
+    description: Description | None = None
+
+
+class ApiKeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    key_id: str
+    role: Role
+    account_id: str | None
+    description: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class IssuedKey(ApiKeyOut):
+    """A new key: the only time the secret is ever shown."""
+
+    api_key: str
+
+
+# --- notifications and webhooks
+
+WebhookSecret = Annotated[
+    str, StringConstraints(min_length=16), AfterValidator(partial(check_text, max_len=256))
+]
+
+
+class NotificationOut(BaseModel):
+    """A queued notification; ``delivered_at`` is set once every webhook got it (or alerted)."""
+
+    id: int
+    kind: str
+    session_id: str
+    account_id: str
+    created_at: datetime
+    delivered_at: datetime | None
+    payload: dict[str, Any]
+
+
+class WebhookRequest(Request):
+    """A new webhook subscription."""
+
+    url: HttpUrl = Field(description="Where notifications are POSTed (http or https).")
+    secret: WebhookSecret = Field(
+        description="HMAC-SHA256 key: 16-256 characters, no control characters; never returned."
+    )
+    account_id: Identifier | None = Field(default=None, description="Unset: every account.")
+
+
+class WebhookOut(BaseModel):
+    """A subscription as the API shows it: never with its secret."""
+
+    id: int
+    url: str
+    account_id: str | None
+    active: bool
+    created_at: datetime
+
+
+# --- jobs (failure analysis)
+
+
+class FailedWorkflow(BaseModel):
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    status: str
+    start_time: datetime
+    close_time: datetime | None
+    session_id: str | None
+    last_error: str | None
+    error_type: str | None
+
+
+class FailedSession(BaseModel):
+    session_id: str
+    account_id: str
+    workflow_id: str
+    status: str
+    updated_at: datetime
+    last_error: str | None
+
+
+class Failures(BaseModel):
+    since: datetime
+    task_queue: str
+    workflows: list[FailedWorkflow]
+    sessions: list[FailedSession]
+
+
+class JobStats(BaseModel):
+    """Executions on the task queue: started and closed (by status) in the window, running now."""
+
+    since: datetime
+    until: datetime
+    task_queue: str
+    started: int
+    running: int
+    closed: dict[str, int]
+
+
+# --- health
+
+
+class Check(BaseModel):
+    name: Literal["database", "temporal", "worker"]
+    ok: bool
+    detail: str
+    duration_ms: float
+
+
+class Backlog(BaseModel):
+    """Tasks waiting on the task queue (approximate, from describe-task-queue)."""
+
+    workflow_tasks: int
+    activity_tasks: int
+    oldest_seconds: float
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"]
+    task_queue: str
+    checks: list[Check]
+    backlog: Backlog | None
+
+
+class NotReady(ErrorResponse):
+    """The one error shape, plus every check's outcome; ``error.field`` names the first failure."""
+
+    checks: list[Check]
+    backlog: Backlog | None

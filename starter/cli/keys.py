@@ -7,11 +7,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from domain.roles import Role
+from starter.api.schemas import ApiKeyOut
 from starter.cli import render
 from starter.cli.runner import POOL_SIZE, run
 from starter.runtime.settings import Settings
-from starter.services.keys import ApiKeyOut, KeyService
-from starter.services.principals import Role
+from starter.services.keys import KeyService
 from store.db import create_engine, create_sessionmaker
 
 T = TypeVar("T")

@@ -14,11 +14,12 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from starter.api.schemas import IssuedKey
 from starter.dev import bootstrap_key
 from starter.dev.devserver import start_dev_server
 from starter.runtime.logging_setup import configure_logging
 from starter.runtime.settings import ENV_PREFIX, Settings
-from starter.services.keys import IssuedKey, KeyService
+from starter.services.keys import KeyService
 from store.db import create_engine, create_sessionmaker
 from store.embedded import stop_embedded_postgres
 from store.migrate import upgrade

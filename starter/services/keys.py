@@ -8,35 +8,18 @@ no usable key.
 import hmac
 import re
 import secrets
-from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.roles import Role
+from starter.api.schemas import ApiKeyOut, IssuedKey
 from starter.services.errors import InvalidRequestError, NotFoundError
 from starter.services.key_cache import KeyCache
-from starter.services.principals import Principal, Role, hash_key
+from starter.services.principals import Principal, hash_key
 from store.api_keys import ApiKeyRepository
 
 KEY_PREFIX = "tsk_"
 _KEY_FORMAT = re.compile(r"^tsk_([0-9a-f]{12})\.([A-Za-z0-9_-]{43})$")
-
-
-class ApiKeyOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    key_id: str
-    role: Role
-    account_id: str | None
-    description: str | None
-    created_at: datetime
-    revoked_at: datetime | None
-
-
-class IssuedKey(ApiKeyOut):
-    """A new key: the only time the secret is ever shown."""
-
-    api_key: str
 
 
 def new_key() -> tuple[str, str]:

@@ -11,14 +11,17 @@ import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
 from temporalio.service import RPCError
 
 from domain.messages import CheckRequest
 from domain.sweep import CheckSource
 from starter.api.schemas import MarketMarksOut, MarketMarksRequest
+from starter.runtime.metrics import Metrics
 from starter.runtime.settings import Settings
 from starter.services.errors import InvalidRequestError
-from starter.services.sessions import SessionService
+from starter.services.sessions import session_handle
 from store.fleet import FleetRepository
 from store.market_marks import MarketMarkRepository, NewMarketMark
 from workflows.session import TradingSessionWorkflow
@@ -45,42 +48,58 @@ def refuse_future_mark(
         )
 
 
-async def record_market_marks(
-    service: SessionService, request: MarketMarksRequest
-) -> MarketMarksOut:
-    """Store the batch, check every ACTIVE session holding a marked symbol, halt the breached
-    ones, commit; then wake the workflows that must decide."""
-    now = datetime.now(UTC)
-    for index, mark in enumerate(request.marks):
-        refuse_future_mark(mark.marked_at, now, service.settings, f"marks.{index}.marked_at")
-    marks = [NewMarketMark(m.symbol, m.price, m.marked_at or now) for m in request.marks]
-    window = timedelta(seconds=service.settings.ingest_wake_window_seconds)
-    async with service.sessionmaker.begin() as db:
-        applied = await MarketMarkRepository(db).upsert(marks)
-        fleet = FleetRepository(db)
-        losses = await fleet.losses_holding(applied)
-        breached = [s.session_id for s in losses.sessions if s.breached]
-        halted = set(
-            await fleet.close_gates(breached, HALT_REASON, cause=f"marks:{uuid.uuid4().hex}")
+class MarkService:
+    """Market prices per symbol, applied to every ACTIVE session holding them."""
+
+    def __init__(
+        self,
+        client: Client,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        metrics: Metrics,
+    ) -> None:
+        self.client = client
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self.metrics = metrics
+
+    async def record_market_marks(self, request: MarketMarksRequest) -> MarketMarksOut:
+        """Store the batch, check every ACTIVE session holding a marked symbol, halt the
+        breached ones, commit; then wake the workflows that must decide."""
+        now = datetime.now(UTC)
+        for index, mark in enumerate(request.marks):
+            refuse_future_mark(mark.marked_at, now, self.settings, f"marks.{index}.marked_at")
+        marks = [NewMarketMark(m.symbol, m.price, m.marked_at or now) for m in request.marks]
+        window = timedelta(seconds=self.settings.ingest_wake_window_seconds)
+        async with self.sessionmaker.begin() as db:
+            applied = await MarketMarkRepository(db).upsert(marks)
+            fleet = FleetRepository(db)
+            losses = await fleet.losses_holding(applied)
+            breached = [s.session_id for s in losses.sessions if s.breached]
+            halted = set(
+                await fleet.close_gates(breached, HALT_REASON, cause=f"marks:{uuid.uuid4().hex}")
+            )
+            reasons = {s.session_id: reason for s, reason in losses.to_wake()}
+            woken = await fleet.claim_wakes(reasons, now, window, CheckSource.MARK)
+        self.metrics.ingest_checks.labels("marks", "woke").inc(len(woken))
+        self.metrics.ingest_checks.labels("marks", "quiet").inc(losses.checked - len(woken))
+        signals = [
+            (
+                sid,
+                CheckRequest(source="marks", reason=reasons[sid].value, gate_closed=sid in halted),
+            )
+            for sid in woken
+        ]
+        sent = await signal_checks(self.client, signals)
+        return MarketMarksOut(
+            marks_applied=len(applied),
+            sessions_affected=losses.checked,
+            sessions_halted=len(halted),
+            sessions_woken=sent,
         )
-        reasons = {s.session_id: reason for s, reason in losses.to_wake()}
-        woken = await fleet.claim_wakes(reasons, now, window, CheckSource.MARK)
-    service.metrics.ingest_checks.labels("marks", "woke").inc(len(woken))
-    service.metrics.ingest_checks.labels("marks", "quiet").inc(losses.checked - len(woken))
-    signals = [
-        (sid, CheckRequest(source="marks", reason=reasons[sid].value, gate_closed=sid in halted))
-        for sid in woken
-    ]
-    sent = await signal_checks(service, signals)
-    return MarketMarksOut(
-        marks_applied=len(applied),
-        sessions_affected=losses.checked,
-        sessions_halted=len(halted),
-        sessions_woken=sent,
-    )
 
 
-async def signal_checks(service: SessionService, signals: list[tuple[str, CheckRequest]]) -> int:
+async def signal_checks(client: Client, signals: list[tuple[str, CheckRequest]]) -> int:
     """Send ``check_now`` to each session, at most SIGNAL_CONCURRENCY at once; return how many
     arrived. The data is committed: a lost signal is caught by the next sweep."""
     gate = asyncio.Semaphore(SIGNAL_CONCURRENCY)
@@ -88,7 +107,7 @@ async def signal_checks(service: SessionService, signals: list[tuple[str, CheckR
     async def send(session_id: str, request: CheckRequest) -> bool:
         async with gate:
             try:
-                await service.workflow_handle(session_id).signal(
+                await session_handle(client, session_id).signal(
                     TradingSessionWorkflow.check_now, request
                 )
             except RPCError as err:

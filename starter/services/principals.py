@@ -6,15 +6,8 @@ API's auth checks them. All three need these names, so they sit here, below all 
 
 import hashlib
 from dataclasses import dataclass
-from enum import StrEnum
 
-
-class Role(StrEnum):
-    TRADER = "trader"
-    SERVICE = "service"
-    OPERATOR = "operator"
-    ADMIN = "admin"
-    MARKET_DATA = "market_data"  # a price feed: POST /marks and nothing else
+from domain.roles import Role
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from starter.services.errors import (
     UnavailableError,
 )
 from starter.services.session_start import check_same_session, start_options, workflow_input
+from store.db import ping
 from store.fleet import FleetRepository
 from store.models import TradingSession
 from store.sessions import SessionNotFoundError, SessionRepository
@@ -278,9 +279,32 @@ class SessionService:
         return view
 
     def workflow_handle(self, session_id: str) -> WorkflowHandle[TradingSessionWorkflow, object]:
-        return self.client.get_workflow_handle_for(
-            TradingSessionWorkflow.run, workflow_id_for(session_id)
-        )
+        return session_handle(self.client, session_id)
+
+    async def ping_database(self) -> None:
+        """Raise unless the database answers a round trip."""
+        async with self.sessionmaker() as db:
+            await ping(db)
+
+    async def account_of(self, session_id: str) -> str | None:
+        """The account a session belongs to; None for an unknown session."""
+        async with self.sessionmaker() as db:
+            try:
+                return (await SessionRepository(db).get(session_id)).account_id
+            except SessionNotFoundError:
+                return None
+
+    async def count_by_status(self) -> dict[str, int]:
+        """How many sessions are in each status (the /metrics gauge)."""
+        async with self.sessionmaker() as db:
+            return await SessionRepository(db).count_by_status()
+
+
+def session_handle(
+    client: Client, session_id: str
+) -> WorkflowHandle[TradingSessionWorkflow, object]:
+    """The handle of a session's workflow, by its stable id."""
+    return client.get_workflow_handle_for(TradingSessionWorkflow.run, workflow_id_for(session_id))
 
 
 async def session_row(

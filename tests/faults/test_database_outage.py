@@ -20,11 +20,11 @@ from temporalio.client import Client
 from domain.sweep import SweepInput
 from starter.api.schemas import FillRequest, StartSessionRequest, TerminateRequest
 from starter.runtime.settings import Settings
-from starter.services import trades as trades_service
 from starter.services.sessions import SessionService
 from store.db import create_engine, create_sessionmaker
 from store.migrate import upgrade
 from tests.faults.conftest import TERMINAL, eventually, scalar, session_status
+from tests.fixtures.services import trades_of
 from worker import create_worker
 from workflows.sweep import FleetSweepWorkflow
 
@@ -91,8 +91,7 @@ async def test_database_outage_is_waited_out_and_raises_one_alert(
             )
             await eventually(partial(_swept_after, sm, datetime.now(UTC)), 30, "a first sweep")
             for session_id in ids:
-                await trades_service.record_fill(
-                    service,
+                await trades_of(service).record_fill(
                     session_id,
                     FillRequest(
                         fill_id="f1",

@@ -15,10 +15,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from starter.api.schemas import FillRequest, StartSessionRequest, TerminateRequest
-from starter.services import trades as trades_service
 from starter.services.errors import ConflictError
 from starter.services.sessions import SessionService
 from tests.faults.conftest import TERMINAL, duplicated_effects, eventually, session_status
+from tests.fixtures.services import trades_of
 
 RACES = 10
 
@@ -63,20 +63,20 @@ async def test_duplicate_late_and_after_end_fills_apply_once_or_are_refused(
     arrivals = [("c", "SELL", "120", 3), ("a", "BUY", "100", 1), ("c", "SELL", "120", 3)]
     arrivals += [("b", "BUY", "110", 2), ("a", "BUY", "100", 1)]
     created = [
-        (await trades_service.record_fill(service, session_id, fill(f, side, price, minute)))[1]
+        (await trades_of(service).record_fill(session_id, fill(f, side, price, minute)))[1]
         for f, side, price, minute in arrivals
     ]
     assert created == [True, True, False, True, False]
     with pytest.raises(ConflictError):  # same id, other values
-        await trades_service.record_fill(service, session_id, fill("a", "BUY", "101", 1))
+        await trades_of(service).record_fill(session_id, fill("a", "BUY", "101", 1))
     assert (await service.get_session(session_id)).realized_pnl == Decimal(150)
 
     await service.terminate(session_id, TerminateRequest(reason="done", actor="op"))
     await eventually(lambda: _is(sessionmaker, session_id, TERMINAL), 45, "the end")
     with pytest.raises(ConflictError):
-        await trades_service.record_fill(service, session_id, fill("late", "SELL", "130"))
+        await trades_of(service).record_fill(session_id, fill("late", "SELL", "130"))
     # A redelivered fill after the end is still recognised, not refused or applied again.
-    _, again = await trades_service.record_fill(service, session_id, fill("b", "BUY", "110", 2))
+    _, again = await trades_of(service).record_fill(session_id, fill("b", "BUY", "110", 2))
     assert not again
     ledger = await _ledger(sessionmaker, session_id)
     figures["duplicated_effects"] = await duplicated_effects(sessionmaker, [session_id])
@@ -96,13 +96,13 @@ async def test_termination_racing_a_loss_breach_ends_each_session_once(
     ids = [await start(service, "100") for _ in range(RACES)]
     for session_id in ids:
         await eventually(partial(_is, sessionmaker, session_id, {"ACTIVE"}), 30, "ACTIVE")
-        await trades_service.record_fill(service, session_id, fill("open", "BUY", "100"))
+        await trades_of(service).record_fill(session_id, fill("open", "BUY", "100"))
 
     async def race(session_id: str) -> None:
         # SELL 10 @ 85 realizes -150: past the 100 limit, at the same moment as the operator.
         async def breach() -> None:
             with contextlib.suppress(ConflictError):
-                await trades_service.record_fill(service, session_id, fill("breach", "SELL", "85"))
+                await trades_of(service).record_fill(session_id, fill("breach", "SELL", "85"))
 
         async def terminate() -> None:
             # Jitter spreads the winners: sometimes the breach's check ends it first.

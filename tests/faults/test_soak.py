@@ -21,7 +21,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from starter.api.schemas import FillRequest, MarkRequest, StartSessionRequest, TerminateRequest
-from starter.services import trades as trades_service
 from starter.services.errors import ConflictError
 from starter.services.sessions import SessionService
 from tests.faults.conftest import (
@@ -31,6 +30,7 @@ from tests.faults.conftest import (
     eventually,
     session_status,
 )
+from tests.fixtures.services import trades_of
 
 SEED = 7
 CENT = Decimal("0.01")
@@ -156,9 +156,7 @@ async def test_sessions_under_random_feed_each_end_once_flat_and_fully_audited(
     late_refused = 0
     for plan in sessions:
         with contextlib.suppress(ConflictError):
-            await trades_service.record_fill(
-                service, plan.session_id, _fill(plan, "late", "BUY", 1)
-            )
+            await trades_of(service).record_fill(plan.session_id, _fill(plan, "late", "BUY", 1))
             continue
         late_refused += 1
 
@@ -219,14 +217,14 @@ async def _feed(service: SessionService, plan: Plan, load: Load) -> None:
                 quantity = rng.randint(1, 10)
                 if side == "SELL":
                     quantity = min(quantity, plan.position)
-                await trades_service.record_fill(
-                    service, plan.session_id, _fill(plan, f"f{plan.fills}", side, quantity)
+                await trades_of(service).record_fill(
+                    plan.session_id, _fill(plan, f"f{plan.fills}", side, quantity)
                 )
                 plan.fills += 1
                 plan.position += quantity if side == "BUY" else -quantity
             else:
-                await trades_service.record_mark(
-                    service, plan.session_id, MarkRequest(symbol="SOAK", price=plan.price)
+                await trades_of(service).record_mark(
+                    plan.session_id, MarkRequest(symbol="SOAK", price=plan.price)
                 )
                 plan.marks += 1
         except ConflictError:

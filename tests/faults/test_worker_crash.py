@@ -10,7 +10,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from starter.api.schemas import FillRequest, MarkRequest, StartSessionRequest, TerminateRequest
-from starter.services import trades as trades_service
 from starter.services.sessions import SessionService
 from tests.faults.conftest import (
     ONCE_PER_SESSION,
@@ -23,6 +22,7 @@ from tests.faults.conftest import (
     stack_env,
     start_worker,
 )
+from tests.fixtures.services import trades_of
 
 
 async def test_worker_killed_before_flatten_ends_session_once_after_restart(
@@ -61,9 +61,9 @@ async def test_worker_killed_before_flatten_ends_session_once_after_restart(
             quantity=Decimal(10),
             price=Decimal(price),
         )
-        await trades_service.record_fill(service, session_id, request)
-        await trades_service.record_mark(
-            service, session_id, MarkRequest(symbol=symbol, price=Decimal(mark))
+        await trades_of(service).record_fill(session_id, request)
+        await trades_of(service).record_mark(
+            session_id, MarkRequest(symbol=symbol, price=Decimal(mark))
         )
 
     # Hold the positions: halt and cancel never touch them, flatten waits on this lock.

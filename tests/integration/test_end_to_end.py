@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
+from domain.roles import Role
 from starter.dev.devserver import free_port
 from starter.services.keys import KeyService
-from starter.services.principals import Role
 from tests.integration.api_helpers import fill_body, session_body, wait_for_status
 from tests.integration.polling import eventually
 

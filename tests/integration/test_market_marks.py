@@ -12,10 +12,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from domain.messages import CheckRequest
+from domain.roles import Role
 from domain.sweep import shard_of
 from starter.runtime.settings import Settings
 from starter.services.keys import KeyService
-from starter.services.principals import Role
 from store.fleet import FleetRepository
 from store.models import MarketMark, TradingSession
 from tests.integration.api_helpers import fill_body, session_body, wait_for_status

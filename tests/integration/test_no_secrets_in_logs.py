@@ -16,10 +16,11 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from temporalio import activity
 
+from domain.roles import Role
 from starter.runtime.logging_setup import configure_logging
 from starter.runtime.settings import Settings
 from starter.services.keys import KeyService
-from starter.services.principals import Role, hash_key
+from starter.services.principals import hash_key
 from store.audit import AuditRepository
 from store.db import create_sessionmaker
 from store.models import AuditEvent

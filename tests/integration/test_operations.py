@@ -10,12 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowFailureError
 
 from domain.messages import SessionWorkflowInput
+from domain.roles import Role
 from domain.status import SessionStatus
 from starter.api.app import create_app
 from starter.runtime.metrics import Metrics
 from starter.runtime.settings import Settings
 from starter.services.keys import KeyService
-from starter.services.principals import Role
 from store.audit import AuditRepository
 from store.sessions import SessionRepository
 from tests.factories import session_values, spec_from

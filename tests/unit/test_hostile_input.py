@@ -9,8 +9,8 @@ from pydantic import BaseModel, ValidationError
 
 from domain.positions import Position, Side, apply_fill, unrealized_pnl
 from domain.text import is_forbidden_char
-from starter.api.keys import CreateKeyRequest
 from starter.api.schemas import (
+    CreateKeyRequest,
     ExtendDeadlineRequest,
     FillRequest,
     MarkRequest,
