@@ -15,6 +15,7 @@ from domain.messages import (
     FinishResult,
     PnlSnapshot,
 )
+from domain.session import is_open
 from domain.status import IllegalTransitionError, SessionStatus
 from domain.sweep import CheckSource, loss_used_pct
 from starter.runtime.metrics import Metrics
@@ -125,7 +126,7 @@ class SessionActivities:
             sessions = SessionRepository(db)
             try:
                 row = await sessions.get(input.session_id, for_update=True)
-                if SessionStatus(row.status) in (SessionStatus.PENDING, SessionStatus.ACTIVE):
+                if is_open(row.status):
                     await sessions.transition(input.session_id, SessionStatus.ENDING)
                 row, changed = await sessions.transition(
                     input.session_id,
@@ -152,4 +153,4 @@ class SessionActivities:
                     run_id=input.run_id,
                     dedupe_key=f"{input.session_id}:ended",
                 )
-            return FinishResult(status=SessionStatus(row.status), realized_pnl=row.realized_pnl)
+            return FinishResult(status=row.status, realized_pnl=row.realized_pnl)

@@ -15,7 +15,8 @@ from temporalio.service import RPCError
 
 from activities.performance import PerformanceActivities
 from activities.session import DATABASE_OUTAGE_ALERT_AFTER
-from domain.messages import CheckRequest, SnapshotInput, session_workflow_id
+from domain.messages import CheckRequest, SnapshotInput
+from domain.session import workflow_id_for
 from domain.sweep import CheckSource, SweepResult, SweepShardInput, WakeReason
 from starter.runtime.metrics import Metrics
 from store.fleet import FleetRepository
@@ -113,7 +114,7 @@ class SweepActivities:
             )
             async with gate:
                 try:
-                    handle = client.get_workflow_handle(session_workflow_id(session_id))
+                    handle = client.get_workflow_handle(workflow_id_for(session_id))
                     await handle.signal("check_now", request)
                 except RPCError as err:
                     activity.logger.warning("sweep could not wake %s: %s", session_id, err.message)

@@ -17,11 +17,6 @@ from domain.text import REASON_MAX, Amount, check_text, clean_text
 SYSTEM_ACTOR = "system"
 
 
-def session_workflow_id(session_id: str) -> str:
-    """The id of a session's workflow: one per session, so a repeated start finds it."""
-    return f"trading-session-{session_id}"
-
-
 # Who sent a signal that named nobody (the Web UI and the CLI send what they are given).
 UNKNOWN_ACTOR = "unknown"
 # An actor as the workflow records it: the API's "key:<id>:<display name>", or an operator's

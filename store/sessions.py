@@ -86,7 +86,7 @@ class SessionRepository:
         Re-applying the same target is a no-op, so activities may run twice safely.
         """
         row = await self.get(session_id, for_update=True)
-        current = SessionStatus(row.status)
+        current = row.status
         if current == target:
             return row, False
         check_transition(current, target)
@@ -98,7 +98,7 @@ class SessionRepository:
         await self.db.refresh(row)
         return row, True
 
-    async def count_by_status(self) -> dict[str, int]:
+    async def count_by_status(self) -> dict[SessionStatus, int]:
         stmt = select(TradingSession.status, func.count()).group_by(TradingSession.status)
         return {status: count for status, count in (await self.db.execute(stmt)).all()}
 

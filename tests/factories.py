@@ -6,8 +6,8 @@ from decimal import Decimal
 from typing import Any
 
 from domain.messages import SessionSpec
+from domain.session import workflow_id_for
 from domain.status import SessionStatus
-from workflows.session import workflow_id_for
 
 
 def new_session_id() -> str:

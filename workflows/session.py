@@ -39,9 +39,10 @@ with workflow.unsafe.imports_passed_through():
         SessionWorkflowInput,
         SetLossLimitInput,
         TerminationRequest,
-        session_workflow_id,
     )
     from domain.positions import plain_money
+    from domain.session import TimeRefusal, check_extension, result_of, view_of
+    from domain.session import workflow_id_for as _workflow_id_for
     from domain.status import EndReason, SessionStatus
     from workflows import search_attributes as sa
     from workflows import session_calls as calls
@@ -50,7 +51,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.termination import wind_down
 
 
-workflow_id_for = session_workflow_id
+# The id of a session's workflow (domain.session), where callers of this module look for it.
+workflow_id_for = _workflow_id_for
 
 
 @workflow.defn(name="TradingSession")
@@ -158,18 +160,17 @@ class TradingSessionWorkflow:
     @extend_deadline.validator
     def _validate_extend_deadline(self, request: ExtendDeadlineInput) -> None:
         self._refuse_if_ending("its limits can no longer change")
-        now = workflow.now()
-        if request.end_time.tzinfo is None:
-            raise _invalid("end_time must carry a time zone")
-        if now >= self._state.end_time:
-            raise _invalid("the deadline has been reached; the session is expiring")
-        if request.end_time <= now:
-            raise _invalid("end_time must be in the future")
-        if request.end_time <= self._state.end_time:
-            raise _invalid(f"end_time must be later than the current {self._state.end_time}")
         longest = timedelta(seconds=self._input.max_session_seconds)
-        if request.end_time - self._spec.start_time > longest:
-            raise _invalid(f"a session may last at most {longest}")
+        try:
+            check_extension(
+                request.end_time,
+                self._state.end_time,
+                self._spec.start_time,
+                workflow.now(),
+                longest,
+            )
+        except TimeRefusal as refusal:
+            raise _invalid(refusal.message) from None
 
     @workflow.update
     async def set_loss_limit(self, request: SetLossLimitInput) -> SessionView:
@@ -217,25 +218,7 @@ class TradingSessionWorkflow:
 
     @workflow.query
     def get_status(self) -> SessionView:
-        state, now = self._state, workflow.now()
-        return SessionView(
-            session_id=self._spec.session_id,
-            status=state.status,
-            end_time=state.end_time,
-            loss_limit=state.loss_limit,
-            loss=state.loss,
-            realized_pnl=state.realized_pnl,
-            unrealized_pnl=state.unrealized_pnl,
-            loss_used=loss_used(state.loss, state.loss_limit),
-            time_used=time_used(now, self._spec.start_time, state.end_time),
-            checks=state.checks,
-            last_check_at=state.last_check_at,
-            paused=state.paused,
-            time_warnings_sent=state.time_warnings_sent,
-            loss_warnings_sent=state.loss_warnings_sent,
-            end_reason=state.end_reason,
-            ended_at=state.ended_at,
-        )
+        return view_of(self._spec, self._state, workflow.now())
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -368,16 +351,8 @@ class TradingSessionWorkflow:
         state = self._state
         self._publish()
         await wind_down(self._spec, state, self._next_cleanup_retry, self._publish)
-        assert state.end_reason is not None
-        assert state.ended_at is not None
         workflow.logger.info("session %s ended: %s", self._spec.session_id, state.end_reason)
-        return SessionResult(
-            session_id=self._spec.session_id,
-            status=state.status,
-            end_reason=state.end_reason,
-            ended_at=state.ended_at,
-            realized_pnl=state.realized_pnl,
-        )
+        return result_of(self._spec, state)
 
     async def _next_cleanup_retry(self) -> RetryCleanupRequest:
         await workflow.wait_condition(lambda: self._retry_cleanup is not None)

@@ -15,8 +15,8 @@ from typing import Any, TextIO
 
 from temporalio import activity, workflow
 
+from domain.session import workflow_id_for
 from starter.runtime.settings import Settings
-from workflows.session import workflow_id_for
 
 # Attributes every LogRecord has; anything else on a record came in through ``extra``.
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}

@@ -14,11 +14,11 @@ from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverse
 from temporalio.client import Client, WorkflowExecution
 from temporalio.service import RPCError
 
+from domain.session import workflow_id_for
 from starter.api.schemas import FailedSession, FailedWorkflow, Failures, JobStats
 from starter.runtime.settings import Settings
 from starter.services.errors import UnavailableError
 from store.failures import cleanup_failed_sessions
-from workflows.session import workflow_id_for
 
 # Histories fetched at once for last errors: enough to be quick, few enough to spare the server.
 HISTORY_FETCHES = 8

@@ -5,7 +5,6 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.performance import PerformanceFigures, SnapshotKind
-from domain.status import SessionStatus
 from starter.api.schemas import FiguresOut, PerformanceReport, SnapshotOut
 from starter.services.errors import NotFoundError
 from store.models import PerformanceSnapshot
@@ -32,7 +31,7 @@ class PerformanceService:
             latest = await repo.latest(session_id)
         return PerformanceReport(
             session_id=session_id,
-            status=SessionStatus(inputs.session.status),
+            status=inputs.session.status,
             as_of=now,
             live=_figures(inputs.figures_at(now)),
             latest=None if latest is None else _snapshot(latest),

@@ -20,6 +20,16 @@ from domain.messages import (
     SetLossLimitInput,
     TerminationRequest,
 )
+from domain.session import (
+    OPEN_STATUSES,
+    TimeRefusal,
+    check_new_session_times,
+    is_open,
+    workflow_id_for,
+)
+from domain.session import (
+    gate_of as domain_gate_of,
+)
 from domain.status import SessionStatus, is_terminal
 from domain.sweep import CheckSource
 from starter.api.schemas import (
@@ -46,12 +56,11 @@ from store.db import ping
 from store.fleet import FleetRepository
 from store.models import TradingSession
 from store.sessions import SessionNotFoundError, SessionRepository
-from workflows.session import TradingSessionWorkflow, workflow_id_for
+from workflows.session import TradingSessionWorkflow
 
 log = logging.getLogger(__name__)
 
-# A session takes fills, marks and limit changes only while trading can still happen.
-OPEN_STATUSES = (SessionStatus.PENDING, SessionStatus.ACTIVE)
+__all__ = ["OPEN_STATUSES", "SessionService", "gate_of", "session_handle", "session_row"]
 
 
 class SessionService:
@@ -105,25 +114,19 @@ class SessionService:
         return await self._ensure_started(row), created
 
     def _validate_times(self, start: datetime, end: datetime, now: datetime) -> None:
-        ahead = timedelta(days=self.settings.max_start_ahead_days)
-        if start - now > ahead:
-            raise InvalidRequestError(
-                f"start_time may be at most {self.settings.max_start_ahead_days:g} days ahead",
-                field="start_time",
+        try:
+            check_new_session_times(
+                start,
+                end,
+                now,
+                max_ahead=timedelta(days=self.settings.max_start_ahead_days),
+                longest=timedelta(hours=self.settings.max_session_hours),
             )
-        if end <= now:
-            raise InvalidRequestError("end_time must be in the future", field="end_time")
-        if end <= start:
-            raise InvalidRequestError("end_time must be after start_time", field="end_time")
-        longest = timedelta(hours=self.settings.max_session_hours)
-        if end - start > longest:
-            raise InvalidRequestError(
-                f"a session may last at most {self.settings.max_session_hours:g} hours",
-                field="end_time",
-            )
+        except TimeRefusal as refusal:
+            raise InvalidRequestError(refusal.message, field=refusal.field) from refusal
 
     async def _ensure_started(self, row: TradingSession) -> SessionOut:
-        if not is_terminal(SessionStatus(row.status)):
+        if not is_terminal(row.status):
             # A workflow that already ran and closed means the session exists: nothing to start.
             with contextlib.suppress(WorkflowAlreadyStartedError):
                 await self.client.start_workflow(
@@ -169,7 +172,7 @@ class SessionService:
         who asked and why. Answers once the session is ending; a second request is a 409."""
         async with self.sessionmaker() as db:
             row = await session_row(SessionRepository(db), session_id)
-        if is_terminal(SessionStatus(row.status)):
+        if is_terminal(row.status):
             raise ConflictError(f"session {session_id!r} already ended ({row.status})")
         await self._update(
             session_id,
@@ -229,7 +232,7 @@ class SessionService:
         workflow refuses it (409) unless the session is parked, and a second click."""
         async with self.sessionmaker() as db:
             row = await session_row(SessionRepository(db), session_id)
-        if SessionStatus(row.status) is not SessionStatus.CLEANUP_FAILED:
+        if row.status is not SessionStatus.CLEANUP_FAILED:
             raise ConflictError(f"session {session_id!r} is {row.status}, not CLEANUP_FAILED")
         await self._update(
             session_id,
@@ -249,7 +252,7 @@ class SessionService:
     async def _require_running(self, session_id: str) -> TradingSession:
         async with self.sessionmaker() as db:
             row = await session_row(SessionRepository(db), session_id)
-        if SessionStatus(row.status) not in OPEN_STATUSES:
+        if not is_open(row.status):
             raise ConflictError(f"session {session_id!r} is {row.status}: it can no longer change")
         return row
 
@@ -294,7 +297,7 @@ class SessionService:
             except SessionNotFoundError:
                 return None
 
-    async def count_by_status(self) -> dict[str, int]:
+    async def count_by_status(self) -> dict[SessionStatus, int]:
         """How many sessions are in each status (the /metrics gauge)."""
         async with self.sessionmaker() as db:
             return await SessionRepository(db).count_by_status()
@@ -325,7 +328,7 @@ def session_out(row: TradingSession, sweeps: dict[int, datetime], shards: int) -
     swept_at = sweeps.get(row.shard_key % shards)
     if (
         swept_at is not None
-        and SessionStatus(row.status) is SessionStatus.ACTIVE
+        and row.status is SessionStatus.ACTIVE
         and swept_at >= row.start_time
         and (out.last_checked_at is None or swept_at > out.last_checked_at)
     ):
@@ -335,9 +338,5 @@ def session_out(row: TradingSession, sweeps: dict[int, datetime], shards: int) -
 
 def gate_of(row: TradingSession) -> GateOut:
     """The trading gate of a session row; orders check it under the row lock."""
-    status = SessionStatus(row.status)
-    is_open = status is SessionStatus.ACTIVE and row.gate_open
-    reason = row.gate_reason if not row.gate_open else None
-    if status is not SessionStatus.ACTIVE:
-        reason = f"session is {status}"
-    return GateOut(session_id=row.id, open=is_open, status=status, reason=reason)
+    gate = domain_gate_of(row.status, row.gate_open, row.gate_reason)
+    return GateOut(session_id=row.id, open=gate.open, status=row.status, reason=gate.reason)

@@ -15,14 +15,14 @@ from temporalio.service import RPCError
 
 from domain.limits import session_loss
 from domain.messages import CheckRequest
-from domain.status import SessionStatus
+from domain.session import is_open
 from domain.sweep import CheckSource, WakeReason, wake_reason
 from starter.api.schemas import FillOut, FillRequest, MarkOut, MarkRequest
 from starter.runtime.metrics import Metrics
 from starter.runtime.settings import Settings
 from starter.services.errors import ConflictError
 from starter.services.marks import refuse_future_mark
-from starter.services.sessions import OPEN_STATUSES, session_handle, session_row
+from starter.services.sessions import session_handle, session_row
 from store.fleet import FleetRepository
 from store.ledger import LedgerRepository, NewFill
 from store.models import TradingSession
@@ -134,7 +134,7 @@ class TradeService:
 
 async def _lock_open_session(db: AsyncSession, session_id: str) -> TradingSession:
     row = await session_row(SessionRepository(db), session_id, for_update=True)
-    if SessionStatus(row.status) not in OPEN_STATUSES:
+    if not is_open(row.status):
         raise ConflictError(f"session {session_id!r} is {row.status}: it takes no more trades")
     return row
 

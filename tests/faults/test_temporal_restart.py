@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from domain.session import workflow_id_for
 from starter.api.schemas import StartSessionRequest, TerminateRequest
 from starter.dev.devserver import free_port, start_dev_server
 from starter.runtime.settings import Settings
@@ -26,7 +27,7 @@ from tests.faults.conftest import (
     start_worker,
 )
 from tests.integration.conftest import connect_when_ready
-from workflows.session import TradingSessionWorkflow, workflow_id_for
+from workflows.session import TradingSessionWorkflow
 
 OUTAGE = 10.0
 # Restart to end: the worker's pollers reconnect, then the overdue timer fires.

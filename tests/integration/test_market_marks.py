@@ -13,13 +13,13 @@ from temporalio.client import Client
 
 from domain.messages import CheckRequest
 from domain.roles import Role
+from domain.session import workflow_id_for
 from domain.sweep import shard_of
 from starter.runtime.settings import Settings
 from starter.services.keys import KeyService
 from store.fleet import FleetRepository
 from store.models import MarketMark, TradingSession
 from tests.integration.api_helpers import fill_body, session_body, wait_for_status
-from workflows.session import workflow_id_for
 
 
 def new_symbol() -> str:

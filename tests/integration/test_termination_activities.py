@@ -14,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import ActivityEnvironment
 
 from activities.broker import PaperBroker
-from activities.termination import HALT_CHANNEL, TerminationActivities
+from activities.termination import TerminationActivities
 from domain.messages import StepInput
 from domain.positions import Side
 from domain.status import EndReason, SessionStatus
+from store.algorithms import HALT_CHANNEL
 from store.audit import AuditRepository
 from store.ledger import LedgerRepository, NewFill
 from store.models import Fill, Order, Position
