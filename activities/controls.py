@@ -7,7 +7,8 @@ from temporalio.exceptions import ApplicationError
 from activities.algorithm import AlgorithmControl, DatabaseAlgorithmControl
 from activities.refusals import locked_session
 from domain.limits import WarningKind
-from domain.messages import (
+from domain.session import is_open
+from domain.session_messages import (
     GateInput,
     HandlerFailureInput,
     LimitChangeInput,
@@ -15,7 +16,6 @@ from domain.messages import (
     RequestAuditInput,
     WarningInput,
 )
-from domain.session import is_open
 from starter.runtime.metrics import Metrics
 from store.audit import AuditRepository
 from store.notifications import NotificationRepository

@@ -7,17 +7,11 @@ from temporalio import activity
 
 from activities.refusals import refusal
 from domain.limits import session_loss
-from domain.messages import (
-    SYSTEM_ACTOR,
-    ActivateInput,
-    CheckInput,
-    FinishInput,
-    FinishResult,
-    PnlSnapshot,
-)
 from domain.session import is_open
+from domain.session_messages import SYSTEM_ACTOR, ActivateInput, CheckInput, PnlSnapshot
 from domain.status import IllegalTransitionError, SessionStatus
 from domain.sweep import CheckSource, loss_used_pct
+from domain.termination_messages import FinishInput, FinishResult
 from starter.runtime.metrics import Metrics
 from store.audit import AuditRepository
 from store.ledger import LedgerRepository

@@ -15,8 +15,8 @@ from temporalio.service import RPCError
 
 from activities.performance import PerformanceActivities
 from activities.session import DATABASE_OUTAGE_ALERT_AFTER
-from domain.messages import CheckRequest, SnapshotInput
 from domain.session import workflow_id_for
+from domain.session_messages import CheckNowInput, SnapshotInput
 from domain.sweep import CheckSource, SweepResult, SweepShardInput, WakeReason
 from starter.runtime.metrics import Metrics
 from store.fleet import FleetRepository
@@ -107,7 +107,7 @@ class SweepActivities:
         gate = asyncio.Semaphore(SIGNAL_CONCURRENCY)
 
         async def signal(session_id: str, reason: WakeReason) -> bool:
-            request = CheckRequest(
+            request = CheckNowInput(
                 source=CheckSource.SWEEP.value,
                 reason=reason.value,
                 gate_closed=session_id in closed,

@@ -15,16 +15,11 @@ from temporalio import activity
 from activities.algorithm import AlgorithmControl, DatabaseAlgorithmControl, Halt
 from activities.broker import Broker
 from activities.refusals import locked_session
-from domain.messages import (
-    CleanupFailedInput,
-    NotificationRef,
-    RetryCleanupInput,
-    StepInput,
-    StepResult,
-)
 from domain.session import is_open
+from domain.session_messages import NotificationRef
 from domain.status import EndReason, SessionStatus
 from domain.termination import TerminationStep
+from domain.termination_messages import CleanupFailedInput, CleanupRetryInput, StepInput, StepResult
 from starter.runtime.metrics import Metrics
 from store.audit import AuditRepository
 from store.notifications import NotificationRepository
@@ -163,7 +158,7 @@ class TerminationActivities:
         return NotificationRef(notification_id=notification_id)
 
     @activity.defn
-    async def resume_cleanup(self, input: RetryCleanupInput) -> None:
+    async def resume_cleanup(self, input: CleanupRetryInput) -> None:
         """An operator asked to retry: CLEANUP_FAILED goes back to ENDING, on the record."""
         step = input.step.model_copy(update={"actor": input.actor, "detail": input.reason or ""})
         async with self.sessionmaker.begin() as db:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.limits import loss_used, time_used
-from domain.messages import SessionResult, SessionSpec, SessionState, SessionView
+from domain.session_messages import SessionResult, SessionSpec, SessionState, SessionView
 from domain.status import SessionStatus
 
 # A session takes fills, marks, orders and limit changes only while trading can still happen.

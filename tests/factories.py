@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from domain.messages import SessionSpec
 from domain.session import workflow_id_for
+from domain.session_messages import SessionSpec
 from domain.status import SessionStatus
 
 

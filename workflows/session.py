@@ -26,24 +26,24 @@ with workflow.unsafe.imports_passed_through():
         time_until_wake,
         time_used,
     )
-    from domain.messages import (
+    from domain.positions import plain_money
+    from domain.session import TimeRefusal, check_extension, result_of, view_of
+    from domain.session import workflow_id_for as _workflow_id_for
+    from domain.session_messages import (
         SYSTEM_ACTOR,
-        CheckRequest,
+        CheckNowInput,
         ExtendDeadlineInput,
-        GateRequest,
-        RetryCleanupRequest,
+        GateChangeInput,
         SessionResult,
         SessionSpec,
         SessionState,
         SessionView,
         SessionWorkflowInput,
         SetLossLimitInput,
-        TerminationRequest,
+        TerminateInput,
     )
-    from domain.positions import plain_money
-    from domain.session import TimeRefusal, check_extension, result_of, view_of
-    from domain.session import workflow_id_for as _workflow_id_for
     from domain.status import EndReason, SessionStatus
+    from domain.termination_messages import RetryCleanupInput
     from workflows import search_attributes as sa
     from workflows import session_calls as calls
     from workflows.policies import HANDLERS_GRACE
@@ -64,7 +64,7 @@ class TradingSessionWorkflow:
         self._state: SessionState = input.state or SessionState(
             end_time=input.spec.end_time, loss_limit=input.spec.loss_limit
         )
-        self._retry_cleanup: RetryCleanupRequest | None = None
+        self._retry_cleanup: RetryCleanupInput | None = None
         self._checks_this_run = 0
         self._extending = 0  # deadline extensions in flight: the deadline waits for them
         self._search = sa.Publisher()
@@ -92,47 +92,47 @@ class TradingSessionWorkflow:
     async def request_termination(self, payload: Any = None) -> None:
         """End the session now; the first request wins. Any payload is taken: a missing
         actor is recorded as ``unknown``. The ``terminate`` update says whether it took."""
-        await self._receive_termination(TerminationRequest.from_signal(payload))
+        await self._receive_termination(TerminateInput.from_signal(payload))
 
     @workflow.update
-    async def terminate(self, request: TerminationRequest) -> SessionView:
+    async def terminate(self, request: TerminateInput) -> SessionView:
         """End the session now; answers once the session is ending."""
         await self._receive_termination(request)
         await workflow.wait_condition(lambda: self._state.end_reason is not None)
         return self.get_status()
 
     @terminate.validator
-    def _validate_terminate(self, request: TerminationRequest) -> None:
+    def _validate_terminate(self, request: TerminateInput) -> None:
         self._refuse_if_ending("it is already ending")
 
     @workflow.signal
     async def pause(self, payload: Any = None) -> None:
         """Close the trading gate; the session and its clock go on."""
-        await self._gate_signal(False, GateRequest.from_signal(payload))
+        await self._gate_signal(False, GateChangeInput.from_signal(payload))
 
     @workflow.signal
     async def resume(self, payload: Any = None) -> None:
         """Open the trading gate again."""
-        await self._gate_signal(True, GateRequest.from_signal(payload))
+        await self._gate_signal(True, GateChangeInput.from_signal(payload))
 
     @workflow.update
-    async def pause_trading(self, request: GateRequest) -> SessionView:
+    async def pause_trading(self, request: GateChangeInput) -> SessionView:
         await self._change_gate(False, request, "pause_trading")
         return self.get_status()
 
     @pause_trading.validator
-    def _validate_pause(self, request: GateRequest) -> None:
+    def _validate_pause(self, request: GateChangeInput) -> None:
         self._refuse_if_ending("its gate is closed for good")
         if self._state.paused:
             raise _invalid("trading is already paused")
 
     @workflow.update
-    async def resume_trading(self, request: GateRequest) -> SessionView:
+    async def resume_trading(self, request: GateChangeInput) -> SessionView:
         await self._change_gate(True, request, "resume_trading")
         return self.get_status()
 
     @resume_trading.validator
-    def _validate_resume(self, request: GateRequest) -> None:
+    def _validate_resume(self, request: GateChangeInput) -> None:
         self._refuse_if_ending("its gate is closed for good")
         if not self._state.paused:
             raise _invalid("trading is not paused")
@@ -196,21 +196,21 @@ class TradingSessionWorkflow:
             raise _invalid("loss_limit must be a positive amount")
 
     @workflow.update
-    async def retry_cleanup(self, request: RetryCleanupRequest) -> SessionView:
+    async def retry_cleanup(self, request: RetryCleanupInput) -> SessionView:
         """Resume a termination parked in CLEANUP_FAILED, from the step that gave up."""
         self._retry_cleanup = request
         await workflow.wait_condition(lambda: self._retry_cleanup is None)
         return self.get_status()
 
     @retry_cleanup.validator
-    def _validate_retry_cleanup(self, request: RetryCleanupRequest) -> None:
+    def _validate_retry_cleanup(self, request: RetryCleanupInput) -> None:
         if self._state.status is not SessionStatus.CLEANUP_FAILED:
             raise _invalid(f"the session is {self._state.status}, not CLEANUP_FAILED")
         if self._retry_cleanup is not None:
             raise _invalid("a retry of the clean-up is already under way")
 
     @workflow.signal
-    def check_now(self, request: CheckRequest | None = None) -> None:
+    def check_now(self, request: CheckNowInput | None = None) -> None:
         """A fill, a mark or the sweep found a loss that needs this workflow: check now."""
         self._state.check_requested = True
         if request is not None and request.gate_closed:
@@ -354,7 +354,7 @@ class TradingSessionWorkflow:
         workflow.logger.info("session %s ended: %s", self._spec.session_id, state.end_reason)
         return result_of(self._spec, state)
 
-    async def _next_cleanup_retry(self) -> RetryCleanupRequest:
+    async def _next_cleanup_retry(self) -> RetryCleanupInput:
         await workflow.wait_condition(lambda: self._retry_cleanup is not None)
         request, self._retry_cleanup = self._retry_cleanup, None
         assert request is not None  # the condition above
@@ -366,7 +366,7 @@ class TradingSessionWorkflow:
         if self._state.end_reason is not None or self._state.pending_termination is not None:
             raise _invalid(f"the session is ending; {consequence}")
 
-    async def _receive_termination(self, request: TerminationRequest) -> None:
+    async def _receive_termination(self, request: TerminateInput) -> None:
         state = self._state
         if state.pending_termination is None and state.end_reason is None:
             state.pending_termination = request  # the loop audits it and ends the session
@@ -380,7 +380,7 @@ class TradingSessionWorkflow:
                 {"why": "the session is already ending"},
             )
 
-    async def _gate_signal(self, open_: bool, request: GateRequest) -> None:
+    async def _gate_signal(self, open_: bool, request: GateChangeInput) -> None:
         """A signal cannot be refused: one that changes nothing is audited as such, and a
         failure is alerted and audited rather than failing the workflow."""
         state = self._state
@@ -398,7 +398,7 @@ class TradingSessionWorkflow:
         with contextlib.suppress(ApplicationError):  # alerted and audited already
             await self._change_gate(open_, request, "resume" if open_ else "pause")
 
-    async def _change_gate(self, open_: bool, request: GateRequest, handler: str) -> None:
+    async def _change_gate(self, open_: bool, request: GateChangeInput, handler: str) -> None:
         state = self._state
         # The live state changes at once; the store follows in request order under the lock.
         state.paused = not open_
@@ -414,7 +414,7 @@ class TradingSessionWorkflow:
                 raise
 
     async def _reopen_gate_after_unconfirmed_breach(self) -> None:
-        request = GateRequest(actor=SYSTEM_ACTOR, reason="breach not confirmed by the check")
+        request = GateChangeInput(actor=SYSTEM_ACTOR, reason="breach not confirmed by the check")
         with contextlib.suppress(ApplicationError):
             await self._change_gate(True, request, "reopen_gate")
 

@@ -8,14 +8,14 @@ from domain.text import KeyId as KeyIdText
 from starter.api.auth import ManageKeys
 from starter.api.body import StrictJsonRoute
 from starter.api.deps import KeysDep
-from starter.api.schemas import ApiKeyOut, CreateKeyRequest, IssuedKey
+from starter.api.schemas import ApiKeyOut, CreateKeyBody, IssuedKey
 
 router = APIRouter(prefix="/keys", tags=["keys"], route_class=StrictJsonRoute)
 KeyId = Annotated[KeyIdText, Path(description="The key's public id.")]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_key(body: CreateKeyRequest, keys: KeysDep, _: ManageKeys) -> IssuedKey:
+async def create_key(body: CreateKeyBody, keys: KeysDep, _: ManageKeys) -> IssuedKey:
     """Issue a key; the response is the only time its secret is shown."""
     return await keys.create(body.role, body.account_id, body.description)
 

@@ -5,14 +5,14 @@ from fastapi import APIRouter
 from starter.api.auth import MarketData
 from starter.api.body import StrictJsonRoute
 from starter.api.deps import MarksDep
-from starter.api.schemas import MarketMarksOut, MarketMarksRequest
+from starter.api.schemas import MarketMarksBody, MarketMarksOut
 
 router = APIRouter(tags=["market data"], route_class=StrictJsonRoute)
 
 
 @router.post("/marks")
 async def record_market_marks(
-    body: MarketMarksRequest, marks: MarksDep, _: MarketData
+    body: MarketMarksBody, marks: MarksDep, _: MarketData
 ) -> MarketMarksOut:
     """Apply a batch of prices to every ACTIVE session holding the symbols; sessions at
     their limit stop trading at once (gate closed) and their workflows are woken."""

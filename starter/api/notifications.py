@@ -17,7 +17,7 @@ from domain.notifications import StreamCursor
 from domain.text import Identifier
 from starter.api.body import StrictJsonRoute
 from starter.api.deps import NotificationsDep
-from starter.api.schemas import NotificationOut, WebhookOut, WebhookRequest
+from starter.api.schemas import NotificationOut, WebhookBody, WebhookOut
 from starter.services.notifications import NotificationService
 from store.listener import NotificationListener
 
@@ -93,7 +93,7 @@ async def stream_notifications(
 
 
 @router.post("/webhooks", status_code=status.HTTP_201_CREATED, tags=["webhooks"])
-async def create_webhook(body: WebhookRequest, notifications: NotificationsDep) -> WebhookOut:
+async def create_webhook(body: WebhookBody, notifications: NotificationsDep) -> WebhookOut:
     """Subscribe a URL to notifications (of one account, or all); bodies are signed."""
     return await notifications.subscribe(body)
 

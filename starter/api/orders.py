@@ -7,14 +7,14 @@ from fastapi import APIRouter, Query, Response, status
 from domain.orders import OrderStatus
 from starter.api.body import StrictJsonRoute
 from starter.api.deps import OrdersDep
-from starter.api.schemas import OrderOut, OrderRequest, SessionIdPath
+from starter.api.schemas import OrderBody, OrderOut, SessionIdPath
 
 router = APIRouter(prefix="/sessions", tags=["orders"], route_class=StrictJsonRoute)
 
 
 @router.post("/{session_id}/orders", status_code=status.HTTP_201_CREATED)
 async def place_order(
-    session_id: SessionIdPath, body: OrderRequest, orders: OrdersDep, response: Response
+    session_id: SessionIdPath, body: OrderBody, orders: OrdersDep, response: Response
 ) -> OrderOut:
     """Book an OPEN order; 409 when the trading gate is closed, 200 for a repeated order id."""
     order, created = await orders.place_order(session_id, body)

@@ -20,11 +20,11 @@ from pydantic import (
     model_validator,
 )
 
-from domain.messages import SessionView
 from domain.orders import OrderStatus
 from domain.performance import SnapshotKind
 from domain.positions import Side
 from domain.roles import Role
+from domain.session_messages import SessionView
 from domain.status import SessionStatus
 from domain.text import Actor, Amount, Description, HttpUrl, Identifier, Reason, Symbol, check_text
 
@@ -33,11 +33,13 @@ SessionIdPath = Annotated[Identifier, Path(description="The session's id.")]
 Money = Annotated[Decimal, PlainSerializer(lambda d: format(d.normalize(), "f"), return_type=str)]
 
 
-class Request(BaseModel):
+class Body(BaseModel):
+    """A request body: unknown fields are refused, not ignored."""
+
     model_config = ConfigDict(extra="forbid")
 
 
-class StartSessionRequest(Request):
+class StartSessionBody(Body):
     session_id: Identifier | None = None
     account_id: Identifier
     algorithm_id: Identifier
@@ -51,40 +53,40 @@ class StartSessionRequest(Request):
     )
 
     @model_validator(mode="after")
-    def _end_after_start(self) -> "StartSessionRequest":
+    def _end_after_start(self) -> "StartSessionBody":
         if self.start_time is not None and self.end_time <= self.start_time:
             raise ValueError("end_time must be after start_time")
         return self
 
 
-class TerminateRequest(Request):
+class TerminateBody(Body):
     reason: Annotated[Reason, Field(min_length=1)]
     actor: Actor = "api"
 
 
-class ExtendDeadlineRequest(Request):
+class ExtendDeadlineBody(Body):
     end_time: AwareDatetime = Field(description="The new deadline; later than the current one.")
     actor: Actor = "api"
     reason: Reason | None = None
 
 
-class SetLossLimitRequest(Request):
+class SetLossLimitBody(Body):
     loss_limit: Annotated[Amount, Field(gt=0)]
     actor: Actor = "api"
     reason: Reason | None = None
 
 
-class GateChangeRequest(Request):
+class GateChangeBody(Body):
     actor: Actor = "api"
     reason: Reason | None = None
 
 
-class RetryCleanupBody(Request):
+class RetryCleanupBody(Body):
     actor: Actor = "api"
     reason: Reason | None = None
 
 
-class FillRequest(Request):
+class FillBody(Body):
     fill_id: Identifier
     symbol: Symbol
     side: Side
@@ -94,7 +96,7 @@ class FillRequest(Request):
     executed_at: AwareDatetime | None = None
 
 
-class MarkRequest(Request):
+class MarkBody(Body):
     symbol: Symbol
     price: Annotated[Amount, Field(gt=0)]
     marked_at: AwareDatetime | None = None
@@ -105,7 +107,7 @@ MAX_MARKS_PER_BATCH = 1000
 MAX_MARKS_BATCH_BYTES = MAX_MARKS_PER_BATCH * 192
 
 
-class MarketMarkIn(Request):
+class MarketMarkBody(Body):
     symbol: Symbol
     price: Annotated[Amount, Field(gt=0)]
     marked_at: AwareDatetime | None = Field(
@@ -113,10 +115,10 @@ class MarketMarkIn(Request):
     )
 
 
-class MarketMarksRequest(Request):
+class MarketMarksBody(Body):
     """A batch of market prices (``POST /marks``): each applies to every session holding it."""
 
-    marks: list[MarketMarkIn] = Field(min_length=1, max_length=MAX_MARKS_PER_BATCH)
+    marks: list[MarketMarkBody] = Field(min_length=1, max_length=MAX_MARKS_PER_BATCH)
 
 
 class MarketMarksOut(BaseModel):
@@ -198,7 +200,7 @@ class GateOut(BaseModel):
 # --- orders
 
 
-class OrderRequest(Request):
+class OrderBody(Body):
     """An order to book; ``order_id`` is the algorithm's own id, so a retry is safe."""
 
     order_id: Identifier
@@ -268,7 +270,7 @@ class PerformanceReport(BaseModel):
 # --- API keys
 
 
-class CreateKeyRequest(Request):
+class CreateKeyBody(Body):
     role: Role
     account_id: Identifier | None = Field(default=None, description="Required for traders.")
     description: Description | None = None
@@ -310,7 +312,7 @@ class NotificationOut(BaseModel):
     payload: dict[str, Any]
 
 
-class WebhookRequest(Request):
+class WebhookBody(Body):
     """A new webhook subscription."""
 
     url: HttpUrl = Field(description="Where notifications are POSTed (http or https).")

@@ -4,7 +4,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from domain.messages import SessionView
+from domain.session_messages import SessionView
 from domain.status import SessionStatus
 from domain.text import Identifier
 from starter.api.auth import (
@@ -19,15 +19,15 @@ from starter.api.auth import (
 from starter.api.body import StrictJsonRoute
 from starter.api.deps import SessionsDep
 from starter.api.schemas import (
-    ExtendDeadlineRequest,
-    GateChangeRequest,
+    ExtendDeadlineBody,
+    GateChangeBody,
     GateOut,
     RetryCleanupBody,
     SessionIdPath,
     SessionOut,
-    SetLossLimitRequest,
-    StartSessionRequest,
-    TerminateRequest,
+    SetLossLimitBody,
+    StartSessionBody,
+    TerminateBody,
 )
 from starter.services.principals import Principal
 
@@ -38,7 +38,7 @@ router = APIRouter(prefix="/sessions", tags=["sessions"], route_class=StrictJson
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def start_session(
-    body: StartSessionRequest,
+    body: StartSessionBody,
     sessions: SessionsDep,
     principal: StartSession,
     response: Response,
@@ -79,7 +79,7 @@ async def get_session(
 @router.post("/{session_id}/terminate", status_code=status.HTTP_202_ACCEPTED)
 async def terminate_session(
     session_id: SessionIdPath,
-    body: TerminateRequest,
+    body: TerminateBody,
     sessions: SessionsDep,
     principal: TerminateSession,
 ) -> SessionOut:
@@ -90,7 +90,7 @@ async def terminate_session(
 @router.post("/{session_id}/extend")
 async def extend_deadline(
     session_id: SessionIdPath,
-    body: ExtendDeadlineRequest,
+    body: ExtendDeadlineBody,
     sessions: SessionsDep,
     principal: ChangeSession,
 ) -> SessionView:
@@ -101,7 +101,7 @@ async def extend_deadline(
 @router.post("/{session_id}/loss-limit")
 async def set_loss_limit(
     session_id: SessionIdPath,
-    body: SetLossLimitRequest,
+    body: SetLossLimitBody,
     sessions: SessionsDep,
     principal: ChangeSession,
 ) -> SessionView:
@@ -112,7 +112,7 @@ async def set_loss_limit(
 @router.post("/{session_id}/pause", status_code=status.HTTP_202_ACCEPTED)
 async def pause_session(
     session_id: SessionIdPath,
-    body: GateChangeRequest,
+    body: GateChangeBody,
     sessions: SessionsDep,
     principal: ChangeSession,
 ) -> SessionOut:
@@ -123,7 +123,7 @@ async def pause_session(
 @router.post("/{session_id}/resume", status_code=status.HTTP_202_ACCEPTED)
 async def resume_session(
     session_id: SessionIdPath,
-    body: GateChangeRequest,
+    body: GateChangeBody,
     sessions: SessionsDep,
     principal: ChangeSession,
 ) -> SessionOut:
@@ -150,10 +150,10 @@ async def trading_gate(session_id: SessionIdPath, sessions: SessionsDep, _: Read
 
 _Acting = TypeVar(
     "_Acting",
-    TerminateRequest,
-    ExtendDeadlineRequest,
-    SetLossLimitRequest,
-    GateChangeRequest,
+    TerminateBody,
+    ExtendDeadlineBody,
+    SetLossLimitBody,
+    GateChangeBody,
     RetryCleanupBody,
 )
 

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Response, status
 from starter.api.auth import IngestTrades
 from starter.api.body import StrictJsonRoute
 from starter.api.deps import TradesDep
-from starter.api.schemas import FillOut, FillRequest, MarkOut, MarkRequest, SessionIdPath
+from starter.api.schemas import FillBody, FillOut, MarkBody, MarkOut, SessionIdPath
 
 router = APIRouter(prefix="/sessions", tags=["sessions"], route_class=StrictJsonRoute)
 
@@ -13,7 +13,7 @@ router = APIRouter(prefix="/sessions", tags=["sessions"], route_class=StrictJson
 @router.post("/{session_id}/fills", status_code=status.HTTP_201_CREATED)
 async def record_fill(
     session_id: SessionIdPath,
-    body: FillRequest,
+    body: FillBody,
     trades: TradesDep,
     response: Response,
     _: IngestTrades,
@@ -27,7 +27,7 @@ async def record_fill(
 
 @router.post("/{session_id}/marks", status_code=status.HTTP_201_CREATED)
 async def record_mark(
-    session_id: SessionIdPath, body: MarkRequest, trades: TradesDep, _: IngestTrades
+    session_id: SessionIdPath, body: MarkBody, trades: TradesDep, _: IngestTrades
 ) -> MarkOut:
     """Record a mark price; open positions are valued at the latest mark."""
     return await trades.record_mark(session_id, body)

@@ -14,16 +14,16 @@ import typer
 from rich.console import Console
 from temporalio.client import Client
 
-from domain.messages import SessionView
+from domain.session_messages import SessionView
 from domain.status import SessionStatus, is_terminal
 from starter.api.schemas import (
-    ExtendDeadlineRequest,
-    GateChangeRequest,
+    ExtendDeadlineBody,
+    GateChangeBody,
     RetryCleanupBody,
     SessionOut,
-    SetLossLimitRequest,
-    StartSessionRequest,
-    TerminateRequest,
+    SetLossLimitBody,
+    StartSessionBody,
+    TerminateBody,
 )
 from starter.cli import keys as cli_keys
 from starter.cli import render
@@ -116,7 +116,7 @@ def start(
     if minutes is not None:
         end_time = datetime.now(UTC) + timedelta(minutes=minutes)
     request = parse(
-        StartSessionRequest,
+        StartSessionBody,
         {
             "session_id": session_id,
             "account_id": account,
@@ -170,7 +170,7 @@ def terminate(
     timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 60.0,
 ) -> None:
     """End a session now: halt, cancel, flatten, settle; it ends TERMINATED."""
-    request = parse(TerminateRequest, {"reason": reason, "actor": _actor(actor)})
+    request = parse(TerminateBody, {"reason": reason, "actor": _actor(actor)})
     out = _out()
 
     async def work(service: SessionService) -> SessionOut | None:
@@ -214,7 +214,7 @@ def extend(
     """Move the deadline later (--end, or --minutes added to the current deadline)."""
     _one_of(end, minutes)
     fields = {"end_time": end, "actor": _actor(actor), "reason": reason}
-    given = parse(ExtendDeadlineRequest, fields) if end is not None else None
+    given = parse(ExtendDeadlineBody, fields) if end is not None else None
 
     async def work(service: SessionService) -> SessionView:
         request = given
@@ -222,7 +222,7 @@ def extend(
             current = await service.get_session(session_id)
             known_end = current.live.end_time if current.live is not None else current.end_time
             later = known_end + timedelta(minutes=minutes or 0)
-            request = parse(ExtendDeadlineRequest, {**fields, "end_time": later})
+            request = parse(ExtendDeadlineBody, {**fields, "end_time": later})
         return await service.extend_deadline(session_id, request)
 
     view = run_with_service(work)
@@ -240,7 +240,7 @@ def set_loss_limit(
 ) -> None:
     """Change the loss limit; below the current loss the session ends LOSS_LIMIT at once."""
     request = parse(
-        SetLossLimitRequest, {"loss_limit": amount, "actor": _actor(actor), "reason": reason}
+        SetLossLimitBody, {"loss_limit": amount, "actor": _actor(actor), "reason": reason}
     )
     view = run_with_service(lambda s: s.set_loss_limit(session_id, request))
     out = _out()
@@ -249,7 +249,7 @@ def set_loss_limit(
 
 
 def _set_paused(session_id: str, paused: bool, actor: str | None, reason: str | None) -> None:
-    request = parse(GateChangeRequest, {"actor": _actor(actor), "reason": reason})
+    request = parse(GateChangeBody, {"actor": _actor(actor), "reason": reason})
     run_with_service(lambda s: s.set_paused(session_id, paused, request))
     what = "pause (gate closes)" if paused else "resume (gate opens)"
     _out().print(f"Session {session_id}: {what} requested by {request.actor}.")

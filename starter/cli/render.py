@@ -8,7 +8,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from domain.messages import SessionView
+from domain.session_messages import SessionView
 from domain.status import SessionStatus, is_terminal
 from starter.api.schemas import GateOut, SessionOut
 

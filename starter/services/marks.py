@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from domain.messages import CheckRequest
+from domain.session_messages import CheckNowInput
 from domain.sweep import CheckSource
-from starter.api.schemas import MarketMarksOut, MarketMarksRequest
+from starter.api.schemas import MarketMarksBody, MarketMarksOut
 from starter.runtime.metrics import Metrics
 from starter.runtime.settings import Settings
 from starter.services.errors import InvalidRequestError
@@ -63,7 +63,7 @@ class MarkService:
         self.settings = settings
         self.metrics = metrics
 
-    async def record_market_marks(self, request: MarketMarksRequest) -> MarketMarksOut:
+    async def record_market_marks(self, request: MarketMarksBody) -> MarketMarksOut:
         """Store the batch, check every ACTIVE session holding a marked symbol, halt the
         breached ones, commit; then wake the workflows that must decide."""
         now = datetime.now(UTC)
@@ -86,7 +86,7 @@ class MarkService:
         signals = [
             (
                 sid,
-                CheckRequest(source="marks", reason=reasons[sid].value, gate_closed=sid in halted),
+                CheckNowInput(source="marks", reason=reasons[sid].value, gate_closed=sid in halted),
             )
             for sid in woken
         ]
@@ -99,12 +99,12 @@ class MarkService:
         )
 
 
-async def signal_checks(client: Client, signals: list[tuple[str, CheckRequest]]) -> int:
+async def signal_checks(client: Client, signals: list[tuple[str, CheckNowInput]]) -> int:
     """Send ``check_now`` to each session, at most SIGNAL_CONCURRENCY at once; return how many
     arrived. The data is committed: a lost signal is caught by the next sweep."""
     gate = asyncio.Semaphore(SIGNAL_CONCURRENCY)
 
-    async def send(session_id: str, request: CheckRequest) -> bool:
+    async def send(session_id: str, request: CheckNowInput) -> bool:
         async with gate:
             try:
                 await session_handle(client, session_id).signal(

@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.notifications import NotificationEvent, StreamCursor
-from starter.api.schemas import NotificationOut, WebhookOut, WebhookRequest
+from starter.api.schemas import NotificationOut, WebhookBody, WebhookOut
 from starter.services.errors import NotFoundError
 from store.notifications import NotificationRepository
 from store.webhooks import WebhookRepository
@@ -58,7 +58,7 @@ class NotificationService:
         events = [NotificationEvent.model_validate(row, from_attributes=True) for row in rows]
         return cursor.take(events), len(rows) == STREAM_PAGE
 
-    async def subscribe(self, request: WebhookRequest) -> WebhookOut:
+    async def subscribe(self, request: WebhookBody) -> WebhookOut:
         """A new webhook subscription (of one account, or all)."""
         async with self.sessionmaker.begin() as db:
             row = await WebhookRepository(db).subscribe(

@@ -3,7 +3,7 @@
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.orders import OrderStatus
-from starter.api.schemas import OrderOut, OrderRequest
+from starter.api.schemas import OrderBody, OrderOut
 from starter.services.errors import ConflictError
 from starter.services.sessions import gate_of, session_row
 from store.models import Order
@@ -23,7 +23,7 @@ class OrderService:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self.sessionmaker = sessionmaker
 
-    async def place_order(self, session_id: str, request: OrderRequest) -> tuple[OrderOut, bool]:
+    async def place_order(self, session_id: str, request: OrderBody) -> tuple[OrderOut, bool]:
         """Book an OPEN order if the gate is open; a repeated order id returns the stored order.
 
         The gate is read under the session's row lock, the lock that closing it takes too, so

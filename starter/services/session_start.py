@@ -1,16 +1,16 @@
 """How a stored session becomes its workflow: the input, the Web UI's view of it, and the
 rule that a repeated start must describe the same session."""
 
-from typing import Any
-
+from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from domain.messages import SessionSpec, SessionWorkflowInput
-from starter.api.schemas import StartSessionRequest
+from domain.session_messages import SessionSpec, SessionWorkflowInput
+from starter.api.schemas import StartSessionBody
 from starter.runtime.settings import Settings
 from starter.services.errors import ConflictError
 from store.models import TradingSession
 from workflows import search_attributes
+from workflows.session import TradingSessionWorkflow
 
 
 def workflow_input(row: TradingSession, settings: Settings) -> SessionWorkflowInput:
@@ -28,30 +28,33 @@ def workflow_input(row: TradingSession, settings: Settings) -> SessionWorkflowIn
     )
 
 
-def start_options(row: TradingSession, settings: Settings) -> dict[str, Any]:
-    """Id, queue, the Web UI's summary and filters, and the policies that make a repeated
-    start return the running workflow instead of a second one."""
+async def start_session_workflow(client: Client, row: TradingSession, settings: Settings) -> None:
+    """Start the session's workflow: its id and queue, the Web UI's summary and filters, and
+    the policies that make a repeated start return the running workflow, not a second one.
+
+    Raises ``WorkflowAlreadyStartedError`` when the workflow ran and closed already.
+    """
     thresholds = ", ".join(f"{t:.0%}" for t in row.warning_thresholds)
-    return {
-        "id": row.workflow_id,
-        "task_queue": settings.temporal_task_queue,
-        "search_attributes": search_attributes.initial(
-            row.account_id, row.algorithm_id, row.end_time
-        ),
-        "static_summary": (
+    await client.start_workflow(
+        TradingSessionWorkflow.run,
+        workflow_input(row, settings),
+        id=row.workflow_id,
+        task_queue=settings.temporal_task_queue,
+        search_attributes=search_attributes.initial(row.account_id, row.algorithm_id, row.end_time),
+        static_summary=(
             f"Session {row.id}: account {row.account_id}, "
             f"algorithm {row.algorithm_id}, loss limit {row.loss_limit.normalize():f}"
         ),
-        "static_details": (
+        static_details=(
             f"Starts {row.start_time.isoformat()}, expires {row.end_time.isoformat()}; "
             f"warnings at {thresholds} of time and of the loss limit."
         ),
-        "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
-        "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE,
-    }
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
 
 
-def check_same_session(row: TradingSession, request: StartSessionRequest) -> None:
+def check_same_session(row: TradingSession, request: StartSessionBody) -> None:
     """A repeated start must describe the same session; otherwise it is a conflict."""
     differs = [
         name

@@ -12,14 +12,6 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from domain.limits import DEFAULT_WARNING_THRESHOLDS
-from domain.messages import (
-    ExtendDeadlineInput,
-    GateRequest,
-    RetryCleanupRequest,
-    SessionView,
-    SetLossLimitInput,
-    TerminationRequest,
-)
 from domain.session import (
     OPEN_STATUSES,
     TimeRefusal,
@@ -30,17 +22,25 @@ from domain.session import (
 from domain.session import (
     gate_of as domain_gate_of,
 )
+from domain.session_messages import (
+    ExtendDeadlineInput,
+    GateChangeInput,
+    SessionView,
+    SetLossLimitInput,
+    TerminateInput,
+)
 from domain.status import SessionStatus, is_terminal
 from domain.sweep import CheckSource
+from domain.termination_messages import RetryCleanupInput
 from starter.api.schemas import (
-    ExtendDeadlineRequest,
-    GateChangeRequest,
+    ExtendDeadlineBody,
+    GateChangeBody,
     GateOut,
     RetryCleanupBody,
     SessionOut,
-    SetLossLimitRequest,
-    StartSessionRequest,
-    TerminateRequest,
+    SetLossLimitBody,
+    StartSessionBody,
+    TerminateBody,
 )
 from starter.runtime.metrics import Metrics
 from starter.runtime.settings import Settings
@@ -51,11 +51,11 @@ from starter.services.errors import (
     ServiceError,
     UnavailableError,
 )
-from starter.services.session_start import check_same_session, start_options, workflow_input
+from starter.services.session_start import check_same_session, start_session_workflow
 from store.db import ping
 from store.fleet import FleetRepository
 from store.models import TradingSession
-from store.sessions import SessionNotFoundError, SessionRepository
+from store.sessions import NewSession, SessionNotFoundError, SessionRepository
 from workflows.session import TradingSessionWorkflow
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class SessionService:
         self.metrics = metrics or Metrics()
 
     async def start_session(
-        self, request: StartSessionRequest, idempotency_key: str | None = None
+        self, request: StartSessionBody, idempotency_key: str | None = None
     ) -> tuple[SessionOut, bool]:
         """Create the row and start its workflow; a repeat returns the same session.
 
@@ -96,18 +96,17 @@ class SessionService:
             session_id = request.session_id or uuid.uuid4().hex
             thresholds = request.warning_thresholds or [*DEFAULT_WARNING_THRESHOLDS]
             row, created = await repo.insert_if_absent(
-                {
-                    "id": session_id,
-                    "account_id": request.account_id,
-                    "algorithm_id": request.algorithm_id,
-                    "status": SessionStatus.PENDING,
-                    "start_time": start,
-                    "end_time": request.end_time,
-                    "loss_limit": request.loss_limit,
-                    "warning_thresholds": sorted(set(thresholds)),
-                    "idempotency_key": idempotency_key,
-                    "workflow_id": workflow_id_for(session_id),
-                }
+                NewSession(
+                    id=session_id,
+                    account_id=request.account_id,
+                    algorithm_id=request.algorithm_id,
+                    start_time=start,
+                    end_time=request.end_time,
+                    loss_limit=request.loss_limit,
+                    warning_thresholds=sorted(set(thresholds)),
+                    idempotency_key=idempotency_key,
+                    workflow_id=workflow_id_for(session_id),
+                )
             )
             if not created:
                 check_same_session(row, request)
@@ -129,11 +128,7 @@ class SessionService:
         if not is_terminal(row.status):
             # A workflow that already ran and closed means the session exists: nothing to start.
             with contextlib.suppress(WorkflowAlreadyStartedError):
-                await self.client.start_workflow(
-                    TradingSessionWorkflow.run,
-                    workflow_input(row, self.settings),
-                    **start_options(row, self.settings),
-                )
+                await start_session_workflow(self.client, row, self.settings)
         return SessionOut.model_validate(row)
 
     async def get_session(self, session_id: str) -> SessionOut:
@@ -167,7 +162,7 @@ class SessionService:
             sweeps = await FleetRepository(db).last_sweeps(self.settings.sweep_shards)
         return [session_out(row, sweeps, self.settings.sweep_shards) for row in rows]
 
-    async def terminate(self, session_id: str, request: TerminateRequest) -> SessionOut:
+    async def terminate(self, session_id: str, request: TerminateBody) -> SessionOut:
         """End the session through the workflow's ``terminate`` update; the workflow audits
         who asked and why. Answers once the session is ending; a second request is a 409."""
         async with self.sessionmaker() as db:
@@ -177,13 +172,13 @@ class SessionService:
         await self._update(
             session_id,
             TradingSessionWorkflow.terminate,
-            TerminationRequest(reason=request.reason, actor=request.actor),
+            TerminateInput(reason=request.reason, actor=request.actor),
             field="reason",
             refused=ConflictError,
         )
         return await self.get_session(session_id)
 
-    async def extend_deadline(self, session_id: str, request: ExtendDeadlineRequest) -> SessionView:
+    async def extend_deadline(self, session_id: str, request: ExtendDeadlineBody) -> SessionView:
         """Move the deadline later through the workflow's validated update."""
         await self._require_running(session_id)
         return await self._update(
@@ -195,7 +190,7 @@ class SessionService:
             field="end_time",
         )
 
-    async def set_loss_limit(self, session_id: str, request: SetLossLimitRequest) -> SessionView:
+    async def set_loss_limit(self, session_id: str, request: SetLossLimitBody) -> SessionView:
         """Change the loss limit through the workflow's validated update."""
         await self._require_running(session_id)
         return await self._update(
@@ -208,7 +203,7 @@ class SessionService:
         )
 
     async def set_paused(
-        self, session_id: str, paused: bool, request: GateChangeRequest
+        self, session_id: str, paused: bool, request: GateChangeBody
     ) -> SessionOut:
         """Close (pause) or open (resume) the trading gate; the session goes on. A change
         that changes nothing (already paused, not paused) is refused with a 409."""
@@ -221,7 +216,7 @@ class SessionService:
         await self._update(
             session_id,
             update,
-            GateRequest(actor=request.actor, reason=request.reason),
+            GateChangeInput(actor=request.actor, reason=request.reason),
             field=None,
             refused=ConflictError,
         )
@@ -237,7 +232,7 @@ class SessionService:
         await self._update(
             session_id,
             TradingSessionWorkflow.retry_cleanup,
-            RetryCleanupRequest(actor=request.actor, reason=request.reason),
+            RetryCleanupInput(actor=request.actor, reason=request.reason),
             field=None,
             refused=ConflictError,
         )

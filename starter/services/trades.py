@@ -14,10 +14,10 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from domain.limits import session_loss
-from domain.messages import CheckRequest
 from domain.session import is_open
+from domain.session_messages import CheckNowInput
 from domain.sweep import CheckSource, WakeReason, wake_reason
-from starter.api.schemas import FillOut, FillRequest, MarkOut, MarkRequest
+from starter.api.schemas import FillBody, FillOut, MarkBody, MarkOut
 from starter.runtime.metrics import Metrics
 from starter.runtime.settings import Settings
 from starter.services.errors import ConflictError
@@ -47,7 +47,7 @@ class TradeService:
         self.settings = settings
         self.metrics = metrics
 
-    async def record_fill(self, session_id: str, request: FillRequest) -> tuple[FillOut, bool]:
+    async def record_fill(self, session_id: str, request: FillBody) -> tuple[FillOut, bool]:
         """Apply a fill once under the session's row lock and check the loss it leaves."""
         fill = NewFill(
             fill_id=request.fill_id,
@@ -77,7 +77,7 @@ class TradeService:
             await self._wake(session_id, CheckSource.FILL, wake)
         return out, created
 
-    async def record_mark(self, session_id: str, request: MarkRequest) -> MarkOut:
+    async def record_mark(self, session_id: str, request: MarkBody) -> MarkOut:
         """Record a mark price and check the loss it leaves; a mark dated ahead is refused."""
         now = datetime.now(UTC)
         refuse_future_mark(request.marked_at, now, self.settings, "marked_at")
@@ -126,7 +126,7 @@ class TradeService:
         try:
             await session_handle(self.client, session_id).signal(
                 TradingSessionWorkflow.check_now,
-                CheckRequest(source=source.value, reason=reason.value),
+                CheckNowInput(source=source.value, reason=reason.value),
             )
         except RPCError as err:
             log.warning("could not wake session %s: %s", session_id, err.message)

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from starter.api.schemas import FillRequest, StartSessionRequest, TerminateRequest
+from starter.api.schemas import FillBody, StartSessionBody, TerminateBody
 from starter.services.errors import ConflictError
 from starter.services.sessions import SessionService
 from tests.faults.conftest import TERMINAL, duplicated_effects, eventually, session_status
@@ -23,9 +23,9 @@ from tests.fixtures.services import trades_of
 RACES = 10
 
 
-def fill(fill_id: str, side: str, price: str, minute: int | None = None) -> FillRequest:
+def fill(fill_id: str, side: str, price: str, minute: int | None = None) -> FillBody:
     executed_at = None if minute is None else datetime.now(UTC) - timedelta(minutes=60 - minute)
-    return FillRequest(
+    return FillBody(
         fill_id=fill_id,
         symbol="ACME",
         side=side,
@@ -38,7 +38,7 @@ def fill(fill_id: str, side: str, price: str, minute: int | None = None) -> Fill
 async def start(service: SessionService, loss_limit: str) -> str:
     session_id = f"race-{uuid.uuid4().hex[:10]}"
     await service.start_session(
-        StartSessionRequest(
+        StartSessionBody(
             session_id=session_id,
             account_id="acc-race",
             algorithm_id="algo-1",
@@ -71,7 +71,7 @@ async def test_duplicate_late_and_after_end_fills_apply_once_or_are_refused(
         await trades_of(service).record_fill(session_id, fill("a", "BUY", "101", 1))
     assert (await service.get_session(session_id)).realized_pnl == Decimal(150)
 
-    await service.terminate(session_id, TerminateRequest(reason="done", actor="op"))
+    await service.terminate(session_id, TerminateBody(reason="done", actor="op"))
     await eventually(lambda: _is(sessionmaker, session_id, TERMINAL), 45, "the end")
     with pytest.raises(ConflictError):
         await trades_of(service).record_fill(session_id, fill("late", "SELL", "130"))
@@ -108,7 +108,7 @@ async def test_termination_racing_a_loss_breach_ends_each_session_once(
             # Jitter spreads the winners: sometimes the breach's check ends it first.
             await asyncio.sleep(random.uniform(0, 0.3))
             with contextlib.suppress(ConflictError):
-                await service.terminate(session_id, TerminateRequest(reason="op", actor="op"))
+                await service.terminate(session_id, TerminateBody(reason="op", actor="op"))
 
         await asyncio.gather(breach(), terminate())
 

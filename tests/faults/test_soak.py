@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from starter.api.schemas import FillRequest, MarkRequest, StartSessionRequest, TerminateRequest
+from starter.api.schemas import FillBody, MarkBody, StartSessionBody, TerminateBody
 from starter.services.errors import ConflictError
 from starter.services.sessions import SessionService
 from tests.faults.conftest import (
@@ -131,7 +131,7 @@ async def test_sessions_under_random_feed_each_end_once_flat_and_fully_audited(
     async def life_of(index: int, plan: Plan) -> None:
         await asyncio.sleep(load.stagger * index / len(sessions))
         await service.start_session(
-            StartSessionRequest(
+            StartSessionBody(
                 session_id=plan.session_id,
                 account_id=f"acc-soak-{run}",
                 algorithm_id=f"algo-{plan.role}",
@@ -224,7 +224,7 @@ async def _feed(service: SessionService, plan: Plan, load: Load) -> None:
                 plan.position += quantity if side == "BUY" else -quantity
             else:
                 await trades_of(service).record_mark(
-                    plan.session_id, MarkRequest(symbol="SOAK", price=plan.price)
+                    plan.session_id, MarkBody(symbol="SOAK", price=plan.price)
                 )
                 plan.marks += 1
         except ConflictError:
@@ -236,11 +236,11 @@ async def _operator(service: SessionService, plan: Plan) -> None:
     """An operator ends the session somewhere in the middle of its life."""
     await asyncio.sleep(plan.life * plan.rng.uniform(0.25, 0.6))
     with contextlib.suppress(ConflictError):
-        await service.terminate(plan.session_id, TerminateRequest(reason="soak", actor="operator"))
+        await service.terminate(plan.session_id, TerminateBody(reason="soak", actor="operator"))
 
 
-def _fill(plan: Plan, fill_id: str, side: str, quantity: int) -> FillRequest:
-    return FillRequest(
+def _fill(plan: Plan, fill_id: str, side: str, quantity: int) -> FillBody:
+    return FillBody(
         fill_id=fill_id, symbol="SOAK", side=side, quantity=Decimal(quantity), price=plan.price
     )
 

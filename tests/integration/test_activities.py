@@ -12,9 +12,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.session import SessionActivities
-from domain.messages import SYSTEM_ACTOR, ActivateInput, CheckInput, FinishInput
 from domain.positions import Side
+from domain.session_messages import SYSTEM_ACTOR, ActivateInput, CheckInput
 from domain.status import EndReason, SessionStatus
+from domain.termination_messages import FinishInput
 from store.audit import AuditRepository
 from store.ledger import LedgerRepository, NewFill
 from store.models import AuditEvent, TradingSession

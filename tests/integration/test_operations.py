@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowFailureError
 
-from domain.messages import SessionWorkflowInput
 from domain.roles import Role
+from domain.session_messages import SessionWorkflowInput
 from domain.status import SessionStatus
 from starter.api.app import create_app
 from starter.runtime.metrics import Metrics

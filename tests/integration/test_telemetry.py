@@ -14,7 +14,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowFailureError
 
-from domain.messages import SessionWorkflowInput
+from domain.session_messages import SessionWorkflowInput
 from starter.dev.devserver import free_port
 from starter.runtime.metrics import Metrics
 from starter.runtime.settings import Settings

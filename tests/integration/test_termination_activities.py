@@ -15,9 +15,9 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.broker import PaperBroker
 from activities.termination import TerminationActivities
-from domain.messages import StepInput
 from domain.positions import Side
 from domain.status import EndReason, SessionStatus
+from domain.termination_messages import StepInput
 from store.algorithms import HALT_CHANNEL
 from store.audit import AuditRepository
 from store.ledger import LedgerRepository, NewFill

@@ -16,7 +16,6 @@ from activities.performance import PerformanceActivities
 from activities.session import SessionActivities
 from activities.termination import TerminationActivities
 from activities.termination_sequence import TerminationSequenceActivities
-from domain.messages import StepInput
 from domain.positions import Side
 from domain.status import SessionStatus
 from domain.termination import (
@@ -26,6 +25,7 @@ from domain.termination import (
     RunStepsResult,
     TerminationStep,
 )
+from domain.termination_messages import StepInput
 from store.ledger import LedgerRepository
 from store.sessions import SessionRepository
 from store.termination import TerminationStepRepository

@@ -10,23 +10,23 @@ from pydantic import BaseModel, ValidationError
 from domain.positions import Position, Side, apply_fill, unrealized_pnl
 from domain.text import is_forbidden_char
 from starter.api.schemas import (
-    CreateKeyRequest,
-    ExtendDeadlineRequest,
-    FillRequest,
-    MarkRequest,
-    SetLossLimitRequest,
-    StartSessionRequest,
-    TerminateRequest,
+    CreateKeyBody,
+    ExtendDeadlineBody,
+    FillBody,
+    MarkBody,
+    SetLossLimitBody,
+    StartSessionBody,
+    TerminateBody,
 )
 
 MODELS: list[type[BaseModel]] = [
-    StartSessionRequest,
-    TerminateRequest,
-    ExtendDeadlineRequest,
-    SetLossLimitRequest,
-    FillRequest,
-    MarkRequest,
-    CreateKeyRequest,
+    StartSessionBody,
+    TerminateBody,
+    ExtendDeadlineBody,
+    SetLossLimitBody,
+    FillBody,
+    MarkBody,
+    CreateKeyBody,
 ]
 FIELDS = st.sampled_from(
     ["session_id", "account_id", "algorithm_id", "end_time", "loss_limit", "warning_thresholds",

@@ -18,11 +18,11 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from domain.messages import (
-    GateRequest,
+from domain.session_messages import (
+    GateChangeInput,
     LimitChangeInput,
     SetLossLimitInput,
-    TerminationRequest,
+    TerminateInput,
 )
 from domain.status import EndReason
 from store.audit import AuditRepository
@@ -116,7 +116,7 @@ async def test_a_termination_ends_a_session_whose_handler_is_stuck(
 
     await handle.signal(
         TradingSessionWorkflow.request_termination,
-        TerminationRequest(reason="desk closed", actor="op-bob"),
+        TerminateInput(reason="desk closed", actor="op-bob"),
     )
     result = await handle.result()
 
@@ -157,11 +157,11 @@ async def test_the_terminate_update_refuses_a_session_already_ending(
     await asyncio.sleep(0.5)
 
     view = await handle.execute_update(
-        TradingSessionWorkflow.terminate, TerminationRequest(reason="desk closed", actor="op-a")
+        TradingSessionWorkflow.terminate, TerminateInput(reason="desk closed", actor="op-a")
     )
     with pytest.raises(WorkflowUpdateFailedError) as second:
         await handle.execute_update(
-            TradingSessionWorkflow.terminate, TerminationRequest(reason="again", actor="op-b")
+            TradingSessionWorkflow.terminate, TerminateInput(reason="again", actor="op-b")
         )
     result = await handle.result()
 
@@ -176,7 +176,7 @@ async def test_pause_and_resume_updates_refuse_what_changes_nothing(
     time_env: WorkflowEnvironment, sessionmaker: Sessionmaker, task_queue: str
 ) -> None:
     handle, _ = await start_session(time_env, sessionmaker, task_queue)
-    request = GateRequest(actor="op-jane", reason="news")
+    request = GateChangeInput(actor="op-jane", reason="news")
 
     with pytest.raises(WorkflowUpdateFailedError) as not_paused:
         await handle.execute_update(TradingSessionWorkflow.resume_trading, request)
@@ -184,7 +184,7 @@ async def test_pause_and_resume_updates_refuse_what_changes_nothing(
     with pytest.raises(WorkflowUpdateFailedError) as again:
         await handle.execute_update(TradingSessionWorkflow.pause_trading, request)
     await handle.execute_update(
-        TradingSessionWorkflow.terminate, TerminationRequest(reason="done", actor="op-jane")
+        TradingSessionWorkflow.terminate, TerminateInput(reason="done", actor="op-jane")
     )
 
     assert "not paused" in str(not_paused.value.cause)

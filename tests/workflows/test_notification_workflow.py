@@ -11,13 +11,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.notifications import NotificationActivities
-from domain.messages import NotificationRef
 from domain.notifications import (
     DELIVERY_MAX_ATTEMPTS,
     DeliverNotificationInput,
     DeliveryResult,
     notification_workflow_id,
 )
+from domain.session_messages import NotificationRef
 from store.models import Alert, Notification, WebhookDelivery
 from store.webhooks import WebhookRepository
 from tests.notification_data import (

@@ -1,6 +1,8 @@
-"""Typed inputs and results of the session workflow, its signals, updates and activities.
+"""Typed inputs and results of the session workflow while it runs: its spec and state, its
+signals, updates and query, and the activities of a running session.
 
-Every field added later gets a default, so histories recorded before it still decode.
+Every field added later gets a default, so histories recorded before it still decode. The
+wind-down's messages are in ``domain.termination_messages``.
 """
 
 from datetime import datetime
@@ -57,7 +59,7 @@ class SessionSpec(BaseModel):
     warning_thresholds: list[float] = Field(default_factory=lambda: [*DEFAULT_WARNING_THRESHOLDS])
 
 
-class TerminationRequest(BaseModel):
+class TerminateInput(BaseModel):
     """An operator's (or the system's) word to end a session now: the ``terminate`` update's
     input, and what the lenient ``request_termination`` signal becomes (``from_signal``)."""
 
@@ -67,7 +69,7 @@ class TerminationRequest(BaseModel):
     actor: Actor
 
     @classmethod
-    def from_signal(cls, payload: Any) -> "TerminationRequest":
+    def from_signal(cls, payload: Any) -> "TerminateInput":
         """Whatever the signal carried, a request: a missing actor is recorded as unknown."""
         fields = payload if isinstance(payload, dict) else {"reason": payload}
         return cls(
@@ -99,7 +101,7 @@ class SessionState(BaseModel):
     # A sender closed the trading gate on a breach it saw; the next check confirms the breach
     # or opens the gate again.
     gate_closed_on_breach: bool = False
-    pending_termination: TerminationRequest | None = None
+    pending_termination: TerminateInput | None = None
     end_reason: EndReason | None = None
     end_detail: str | None = None
     ended_by: str | None = None
@@ -172,22 +174,7 @@ class PnlSnapshot(BaseModel):
     open_positions: int
 
 
-class FinishInput(BaseModel):
-    session_id: str
-    reason: EndReason
-    detail: str
-    actor: str
-    ended_at: datetime
-    workflow_id: str
-    run_id: str
-
-
-class FinishResult(BaseModel):
-    status: SessionStatus
-    realized_pnl: Decimal
-
-
-class CheckRequest(BaseModel):
+class CheckNowInput(BaseModel):
     """Signal that the session's loss needs its workflow: check now (the data is in the store).
 
     ``source`` says who found it (``fill``, ``mark``, ``marks`` for a market batch,
@@ -221,7 +208,7 @@ class SetLossLimitInput(BaseModel):
     reason: Reason | None = None
 
 
-class GateRequest(BaseModel):
+class GateChangeInput(BaseModel):
     """Pause (close the trading gate) or resume (open it) without ending: the input of the
     ``pause_trading`` / ``resume_trading`` updates, and what the lenient ``pause`` /
     ``resume`` signals become (``from_signal``)."""
@@ -232,7 +219,7 @@ class GateRequest(BaseModel):
     reason: Reason | None = None
 
     @classmethod
-    def from_signal(cls, payload: Any) -> "GateRequest":
+    def from_signal(cls, payload: Any) -> "GateChangeInput":
         fields = payload if isinstance(payload, dict) else {"reason": payload}
         reason = lenient_text(fields.get("reason"), REASON_MAX, "")
         return cls(
@@ -273,28 +260,6 @@ class GateInput(BaseModel):
     run_id: str
 
 
-class StepInput(BaseModel):
-    """What every termination step needs to know about the ending session."""
-
-    session_id: str
-    account_id: str
-    algorithm_id: str
-    end_reason: EndReason
-    detail: str
-    actor: str
-    ended_at: datetime
-    workflow_id: str
-    run_id: str
-
-
-class StepResult(BaseModel):
-    """``already_done`` is True when a retry found the step's effect recorded already."""
-
-    step: str
-    already_done: bool = False
-    details: dict[str, str] = Field(default_factory=dict)
-
-
 class SnapshotInput(BaseModel):
     """Take a performance snapshot: ``periodic`` while running, ``final`` at the end."""
 
@@ -307,31 +272,6 @@ class NotificationRef(BaseModel):
     """A queued notification, by id, so the workflow can have it delivered."""
 
     notification_id: int | None = None
-
-
-class CleanupFailedInput(BaseModel):
-    """A termination step exhausted its retries; ``attempt`` counts failures per session."""
-
-    step: StepInput
-    failed_step: str
-    error: str
-    attempt: int
-
-
-class RetryCleanupRequest(BaseModel):
-    """Update: an operator fixed the cause; resume termination from the failed step."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    actor: Actor
-    reason: Reason | None = None
-
-
-class RetryCleanupInput(BaseModel):
-    step: StepInput
-    actor: str
-    reason: str | None = None
-    attempt: int
 
 
 class RequestAuditInput(BaseModel):
