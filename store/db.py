@@ -9,6 +9,14 @@ from sqlalchemy.ext.asyncio import (
 )
 
 
+def asyncpg_url(url: str) -> str:
+    """Accept the usual ``postgresql://`` form and select the asyncpg driver for it."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
 def create_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
     # pre_ping lets the pool recover by itself after PostgreSQL restarts. hide_parameters
     # keeps bound values (ids, reasons, amounts) out of error texts, which end up in logs.

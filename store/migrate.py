@@ -1,4 +1,4 @@
-"""Apply Alembic migrations to a database URL: ``python -m store.migrate URL``.
+"""Apply Alembic migrations to a database URL: ``python -m store.migrate "$DATABASE_URL"``.
 
 It takes the URL from its caller (the dev stack, the tests, an operator) and imports nothing
 of ``starter``: the store sits below every process that uses it.
@@ -9,6 +9,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+
+from store.db import asyncpg_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -28,4 +30,4 @@ def upgrade(database_url: str) -> None:
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: python -m store.migrate DATABASE_URL")
-    upgrade(sys.argv[1])
+    upgrade(asyncpg_url(sys.argv[1]))
