@@ -20,7 +20,7 @@ from store.audit import AuditRepository
 from store.ledger import LedgerRepository, NewFill
 from store.models import AuditEvent, TradingSession
 from store.sessions import SessionRepository
-from tests.factories import new_session_id, session_values
+from tests.fixtures.factories import new_session_id, session_values
 
 D = Decimal
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)

@@ -25,7 +25,7 @@ from store.audit import AuditRepository
 from store.db import create_sessionmaker
 from store.models import AuditEvent
 from store.sessions import SessionRepository
-from tests.factories import session_values
+from tests.fixtures.factories import session_values
 from tests.integration.api_helpers import fill_body, session_body, wait_for_status
 
 

@@ -18,7 +18,7 @@ from starter.runtime.settings import Settings
 from starter.services.keys import KeyService
 from store.audit import AuditRepository
 from store.sessions import SessionRepository
-from tests.factories import session_values, spec_from
+from tests.fixtures.factories import session_values, spec_from
 from tests.integration.polling import eventually
 from worker import create_worker
 from workflows.session import TradingSessionWorkflow

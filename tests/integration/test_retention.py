@@ -13,7 +13,7 @@ from starter.runtime.metrics import Metrics
 from store.audit import AuditRepository
 from store.models import TradingSession
 from store.retention import PURGE_ACTION, purge_session_data, sessions_due_for_purge
-from tests.housekeeping_data import data_counts, seed_session
+from tests.fixtures.housekeeping_data import data_counts, seed_session
 
 NOW = datetime.now(UTC)
 CUTOFF = NOW - timedelta(days=30)

@@ -20,7 +20,7 @@ from starter.runtime.metrics import Metrics
 from starter.runtime.settings import Settings
 from starter.runtime.telemetry import serve_metrics, temporal_runtime, tracer_provider
 from starter.runtime.temporal_client import connect
-from tests.factories import session_values, spec_from
+from tests.fixtures.factories import session_values, spec_from
 from tests.integration.polling import eventually
 from worker import create_worker
 from workflows.session import TradingSessionWorkflow

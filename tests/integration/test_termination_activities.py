@@ -24,7 +24,7 @@ from store.ledger import LedgerRepository, NewFill
 from store.models import Fill, Order, Position
 from store.sessions import SessionRepository
 from store.termination import PortfolioRepository
-from tests.factories import session_values
+from tests.fixtures.factories import session_values
 
 D = Decimal
 Sessionmaker = async_sessionmaker[AsyncSession]

@@ -29,9 +29,9 @@ from domain.termination_messages import StepInput
 from store.ledger import LedgerRepository
 from store.sessions import SessionRepository
 from store.termination import TerminationStepRepository
-from tests.factories import new_session_id
+from tests.fixtures.factories import new_session_id
+from tests.fixtures.notification_data import deactivate, subscribe
 from tests.integration.test_termination_activities import actions, active_session, fill, trade
-from tests.notification_data import deactivate, subscribe
 
 D = Decimal
 Sessionmaker = async_sessionmaker[AsyncSession]

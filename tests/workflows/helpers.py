@@ -10,7 +10,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.session_messages import SessionResult, SessionWorkflowInput
 from store.sessions import SessionRepository
-from tests.factories import session_values, spec_from
+from tests.fixtures.factories import session_values, spec_from
 from workflows.session import TradingSessionWorkflow
 
 Handle = WorkflowHandle[TradingSessionWorkflow, SessionResult]

@@ -26,8 +26,8 @@ from store.models import Position
 from store.notifications import NotificationRepository
 from store.sessions import SessionRepository
 from store.termination import AlertRepository, PortfolioRepository, TerminationStepRepository
-from tests.notification_data import SECRET, deactivate, new_account, subscribe
-from tests.webhook_receiver import webhook_receiver
+from tests.fixtures.notification_data import SECRET, deactivate, new_account, subscribe
+from tests.fixtures.webhook_receiver import webhook_receiver
 from tests.workflows.helpers import start_session
 from tests.workflows.histories import keep_history
 from tests.workflows.test_session_workflow import wait_until_active
