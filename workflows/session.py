@@ -431,24 +431,7 @@ class TradingSessionWorkflow:
             ) from err
 
     def _publish(self) -> None:
-        state, now = self._state, workflow.now()
-        pct = float(round(100 * loss_used(state.loss, state.loss_limit)))
-        time_pct = sa.time_used_step(time_used(now, self._spec.start_time, state.end_time))
-        self._search.publish(
-            {
-                sa.SESSION_STATUS.name: state.status.value,
-                sa.SESSION_DEADLINE.name: state.end_time,
-                sa.LOSS_USED_PCT.name: pct,
-                sa.TIME_USED_PCT.name: time_pct,
-                sa.TERMINATION_REASON.name: state.end_reason.value if state.end_reason else None,
-            }
-        )
-        checked = f"{state.last_check_at:%H:%M:%S}" if state.last_check_at else "never"
-        gate = "paused" if state.paused else "open"
-        workflow.set_current_details(
-            f"{state.status.value} · loss {pct:.0f} % of {plain_money(state.loss_limit)} · "
-            f"deadline {state.end_time:%H:%M:%S} UTC · gate {gate} · last own check {checked}"
-        )
+        sa.publish_state(self._search, self._spec, self._state, workflow.now())
 
 
 def _invalid(message: str) -> ApplicationError:
