@@ -25,7 +25,7 @@ from store.embedded import stop_embedded_postgres
 from store.migrate import upgrade
 
 log = logging.getLogger("dev")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: worker.py, .data/
 
 
 class Stack:
