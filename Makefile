@@ -42,7 +42,7 @@ bench: $(BENCH_STAMP)
 
 # Needs `make run` in another terminal; ARGS="--sessions 3 --minutes 2" to change it.
 demo: $(STAMP)
-	$(BIN)/python -m starter.demo $(ARGS)
+	$(BIN)/python -m starter.dev.demo $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -19,10 +19,10 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
+from activities.algorithm import AlgorithmControl, DatabaseAlgorithmControl
 from activities.broker import Broker, PaperBroker
 from activities.controls import SessionControlActivities
 from activities.housekeeping import HousekeepingActivities
-from activities.metrics import ActivityMetricsInterceptor, Metrics
 from activities.notifications import NotificationActivities
 from activities.performance import PerformanceActivities
 from activities.refusals import DataErrorsAreRefusals
@@ -30,11 +30,12 @@ from activities.session import DATABASE_OUTAGE_ALERT_AFTER, SessionActivities
 from activities.sweep import SweepActivities
 from activities.termination import TerminationActivities
 from activities.termination_sequence import TerminationSequenceActivities
-from starter.logging_setup import configure_logging
-from starter.schedules import ensure_schedules, ensure_sweeps
-from starter.settings import Settings
-from starter.telemetry import serve_metrics, temporal_runtime
-from starter.temporal_client import connect
+from starter.runtime.logging_setup import configure_logging
+from starter.runtime.metrics import ActivityMetricsInterceptor, Metrics
+from starter.runtime.schedules import ensure_schedules, ensure_sweeps
+from starter.runtime.settings import Settings
+from starter.runtime.telemetry import serve_metrics, temporal_runtime
+from starter.runtime.temporal_client import connect
 from store.db import create_engine, create_sessionmaker
 from workflows.housekeeping import HousekeepingWorkflow
 from workflows.notifications import NotificationDeliveryWorkflow
@@ -51,6 +52,7 @@ def create_worker(
     metrics: Metrics | None = None,
     *,
     broker: Broker | None = None,
+    control: AlgorithmControl | None = None,
     http: httpx.AsyncClient | None = None,
     outage_alert_after: timedelta | None = None,
     max_cached_workflows: int = 5000,
@@ -59,18 +61,20 @@ def create_worker(
 ) -> Worker:
     """The worker with every workflow and activity of the service registered.
 
-    The broker defaults to the paper broker on our own database; pass a real adapter here.
+    The broker defaults to the paper broker on our own database, algorithm control to the
+    gate, NOTIFY and webhook on it; pass real adapters here.
     ``replace_activities`` stand in for the registered activities of the same name (fault
     injection: a database that never answers one call).
     """
     metrics = metrics or Metrics()
     http = http or httpx.AsyncClient()
+    control = control or DatabaseAlgorithmControl(http)
     termination = TerminationActivities(
-        sessionmaker, broker or PaperBroker(sessionmaker), http, metrics
+        sessionmaker, broker or PaperBroker(sessionmaker), http, metrics, control
     )
     housekeeping = HousekeepingActivities(sessionmaker, metrics)
     sessions = SessionActivities(sessionmaker, metrics, outage_alert_after=outage_alert_after)
-    controls = SessionControlActivities(sessionmaker, metrics)
+    controls = SessionControlActivities(sessionmaker, metrics, control)
     notifications = NotificationActivities(sessionmaker, http)
     performance = PerformanceActivities(sessionmaker)
     sequence = TerminationSequenceActivities(termination, performance, sessions, notifications)

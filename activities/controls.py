@@ -4,10 +4,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.metrics import Metrics
+from activities.algorithm import AlgorithmControl, DatabaseAlgorithmControl
 from activities.refusals import locked_session
 from domain.limits import WarningKind
-from domain.messages import (
+from domain.session import is_open
+from domain.session_messages import (
     GateInput,
     HandlerFailureInput,
     LimitChangeInput,
@@ -15,24 +16,25 @@ from domain.messages import (
     RequestAuditInput,
     WarningInput,
 )
-from domain.status import SessionStatus
+from starter.runtime.metrics import Metrics
 from store.audit import AuditRepository
 from store.notifications import NotificationRepository
 from store.sessions import SessionRepository
 from store.termination import AlertRepository
-
-# Limits change only while the session runs: an ended one keeps what it ended with.
-CHANGEABLE = (SessionStatus.PENDING, SessionStatus.ACTIVE)
 
 
 class SessionControlActivities:
     """Each method writes its change and its audit event in one transaction, once."""
 
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], metrics: Metrics | None = None
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        metrics: Metrics | None = None,
+        control: AlgorithmControl | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.metrics = metrics or Metrics()
+        self.control = control or DatabaseAlgorithmControl()
 
     @activity.defn
     async def record_warning(self, input: WarningInput) -> NotificationRef:
@@ -89,7 +91,7 @@ class SessionControlActivities:
         async with self.sessionmaker.begin() as db:
             sessions = SessionRepository(db)
             row = await locked_session(sessions, input.session_id)
-            if row.status not in CHANGEABLE:
+            if not is_open(row.status):  # an ended session keeps its limits
                 raise ApplicationError(
                     f"session {input.session_id!r} is {row.status}: its limits can no longer "
                     "change",
@@ -127,7 +129,9 @@ class SessionControlActivities:
                 dedupe_key=f"{input.session_id}:gate:{input.change_id}",
             )
             if written:
-                await sessions.set_gate(input.session_id, open_=input.open, reason=input.reason)
+                await self.control.set_gate(
+                    db, input.session_id, open_=input.open, reason=input.reason
+                )
 
     @activity.defn
     async def record_request(self, input: RequestAuditInput) -> None:

@@ -3,8 +3,8 @@
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.metrics import Metrics
 from domain.housekeeping import HOUSEKEEPING_ACTOR, PurgeInput, PurgeResult
+from starter.runtime.metrics import Metrics
 from store.retention import purge_session_data, sessions_due_for_purge
 
 

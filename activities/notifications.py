@@ -18,7 +18,6 @@ from temporalio.exceptions import (
 )
 
 from domain import signing
-from domain.messages import NotificationRef
 from domain.notifications import (
     DELIVERY_HEADER,
     DELIVERY_MAX_ATTEMPTS,
@@ -37,6 +36,7 @@ from domain.notifications import (
     notification_workflow_id,
     retry_delay,
 )
+from domain.session_messages import NotificationRef
 from store.models import Notification
 from store.notifications import NotificationRepository
 from store.termination import AlertRepository

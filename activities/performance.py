@@ -5,8 +5,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.refusals import refusal
-from domain.messages import SnapshotInput
 from domain.performance import PerformanceOut, SnapshotKind, snapshot_key
+from domain.session_messages import SnapshotInput
 from store.performance import PerformanceRepository, figures_of
 from store.sessions import SessionNotFoundError
 

@@ -18,10 +18,10 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.metrics import Metrics
-from domain.messages import CheckRequest, SessionSpec, SessionState, SessionWorkflowInput
+from domain.session_messages import CheckNowInput, SessionSpec, SessionState, SessionWorkflowInput
 from domain.status import EndReason, SessionStatus
 from domain.sweep import OVERDUE_GRACE, RepairKind
+from starter.runtime.metrics import Metrics
 from store.audit import AuditRepository
 from store.fleet import FleetRepository
 from store.models import TradingSession
@@ -93,7 +93,7 @@ class Reconciler:
             # Alive but past its deadline: stop its trading now and wake it to expire.
             await self._record(row, RepairKind.OVERDUE, "open past its deadline", close=True)
             await client.get_workflow_handle(row.workflow_id).signal(
-                "check_now", CheckRequest(source=RECONCILER, reason="overdue")
+                "check_now", CheckNowInput(source=RECONCILER, reason="overdue")
             )
             return RepairKind.OVERDUE
         if found is _Workflow.MISSING and row.status == SessionStatus.PENDING:

@@ -5,19 +5,14 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.metrics import Metrics
 from activities.refusals import refusal
 from domain.limits import session_loss
-from domain.messages import (
-    SYSTEM_ACTOR,
-    ActivateInput,
-    CheckInput,
-    FinishInput,
-    FinishResult,
-    PnlSnapshot,
-)
+from domain.session import is_open
+from domain.session_messages import SYSTEM_ACTOR, ActivateInput, CheckInput, PnlSnapshot
 from domain.status import IllegalTransitionError, SessionStatus
 from domain.sweep import CheckSource, loss_used_pct
+from domain.termination_messages import FinishInput, FinishResult
+from starter.runtime.metrics import Metrics
 from store.audit import AuditRepository
 from store.ledger import LedgerRepository
 from store.sessions import SessionNotFoundError, SessionRepository
@@ -125,7 +120,7 @@ class SessionActivities:
             sessions = SessionRepository(db)
             try:
                 row = await sessions.get(input.session_id, for_update=True)
-                if SessionStatus(row.status) in (SessionStatus.PENDING, SessionStatus.ACTIVE):
+                if is_open(row.status):
                     await sessions.transition(input.session_id, SessionStatus.ENDING)
                 row, changed = await sessions.transition(
                     input.session_id,
@@ -152,4 +147,4 @@ class SessionActivities:
                     run_id=input.run_id,
                     dedupe_key=f"{input.session_id}:ended",
                 )
-            return FinishResult(status=SessionStatus(row.status), realized_pnl=row.realized_pnl)
+            return FinishResult(status=row.status, realized_pnl=row.realized_pnl)

@@ -15,12 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.service import RPCError
 
-from activities.metrics import Metrics
 from activities.performance import PerformanceActivities
 from activities.reconcile import Reconciler
 from activities.session import DATABASE_OUTAGE_ALERT_AFTER
-from domain.messages import CheckRequest, SnapshotInput, session_workflow_id
+from domain.session import workflow_id_for
+from domain.session_messages import CheckNowInput, SnapshotInput
 from domain.sweep import CheckSource, SweepResult, SweepShardInput, WakeReason
+from starter.runtime.metrics import Metrics
 from store.fleet import FleetRepository
 from store.performance import PerformanceRepository
 from store.termination import AlertRepository
@@ -118,14 +119,14 @@ class SweepActivities:
         gate = asyncio.Semaphore(SIGNAL_CONCURRENCY)
 
         async def signal(session_id: str, reason: WakeReason) -> bool:
-            request = CheckRequest(
+            request = CheckNowInput(
                 source=CheckSource.SWEEP.value,
                 reason=reason.value,
                 gate_closed=session_id in closed,
             )
             async with gate:
                 try:
-                    handle = client.get_workflow_handle(session_workflow_id(session_id))
+                    handle = client.get_workflow_handle(workflow_id_for(session_id))
                     await handle.signal("check_now", request)
                 except RPCError as err:
                     activity.logger.warning("sweep could not wake %s: %s", session_id, err.message)

@@ -4,34 +4,27 @@ Each step is recorded in ``termination_steps`` when done; a retry (activities ru
 once) reads the record and returns without repeating the effect.
 """
 
-import json
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.algorithm import AlgorithmControl, DatabaseAlgorithmControl, Halt
 from activities.broker import Broker
-from activities.metrics import Metrics
 from activities.refusals import locked_session
-from domain.messages import (
-    CleanupFailedInput,
-    NotificationRef,
-    RetryCleanupInput,
-    StepInput,
-    StepResult,
-)
+from domain.session import is_open
+from domain.session_messages import NotificationRef
 from domain.status import EndReason, SessionStatus
 from domain.termination import TerminationStep
+from domain.termination_messages import CleanupFailedInput, CleanupRetryInput, StepInput, StepResult
+from starter.runtime.metrics import Metrics
 from store.audit import AuditRepository
-from store.models import Algorithm
 from store.notifications import NotificationRepository
 from store.sessions import SessionRepository
 from store.termination import AlertRepository, PortfolioRepository, TerminationStepRepository
-
-HALT_CHANNEL = "algorithm_halt"
 
 
 class TerminationActivities:
@@ -41,22 +34,19 @@ class TerminationActivities:
         broker: Broker,
         http: httpx.AsyncClient,
         metrics: Metrics | None = None,
+        control: AlgorithmControl | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.broker = broker
         self.http = http
         self.metrics = metrics or Metrics()
+        self.control = control or DatabaseAlgorithmControl(http)
 
     @activity.defn
     async def halt_algorithm(self, input: StepInput) -> StepResult:
         """Close the trading gate and tell the algorithm to stop, before anything else."""
         step = TerminationStep.HALT_ALGORITHM
-        message = {
-            "session_id": input.session_id,
-            "algorithm_id": input.algorithm_id,
-            "reason": input.end_reason.value,
-            "detail": input.detail,
-        }
+        halt = Halt(input.session_id, input.algorithm_id, input.end_reason.value, input.detail)
         async with self.sessionmaker.begin() as db:
             if (
                 done := await TerminationStepRepository(db).result(input.session_id, step)
@@ -64,24 +54,16 @@ class TerminationActivities:
                 return StepResult(step=step, already_done=True, details=done)
             sessions = SessionRepository(db)
             row = await locked_session(sessions, input.session_id)
-            if SessionStatus(row.status) in (SessionStatus.PENDING, SessionStatus.ACTIVE):
+            if is_open(row.status):
                 await sessions.transition(input.session_id, SessionStatus.ENDING)
-            row.gate_open = False
-            row.gate_reason = f"halted: {input.end_reason.value}"
-            await _audit(db, input, "algorithm.halted", step, message)
-            # Delivered on commit to every algorithm process LISTENing on the channel.
-            await db.execute(
-                text("SELECT pg_notify(:channel, :payload)"),
-                {"channel": HALT_CHANNEL, "payload": json.dumps(message)},
-            )
-            webhook = await db.get(Algorithm, input.algorithm_id)
+            await _audit(db, input, "algorithm.halted", step, asdict(halt))
+            webhook = await self.control.halt(db, halt)
         if input.end_reason is EndReason.LOSS_LIMIT:
             # ended_at is when the breaching check decided; the gate is closed as of commit.
             halted_after = (datetime.now(UTC) - input.ended_at).total_seconds()
             self.metrics.breach_to_halt.observe(max(0.0, halted_after))
-        if webhook is not None and webhook.halt_webhook_url:
-            response = await self.http.post(webhook.halt_webhook_url, json=message, timeout=10)
-            response.raise_for_status()
+        if webhook:
+            await self.control.call_webhook(webhook, halt)
         return await self._record(input, step, {"gate": "closed"})
 
     @activity.defn
@@ -176,7 +158,7 @@ class TerminationActivities:
         return NotificationRef(notification_id=notification_id)
 
     @activity.defn
-    async def resume_cleanup(self, input: RetryCleanupInput) -> None:
+    async def resume_cleanup(self, input: CleanupRetryInput) -> None:
         """An operator asked to retry: CLEANUP_FAILED goes back to ENDING, on the record."""
         step = input.step.model_copy(update={"actor": input.actor, "detail": input.reason or ""})
         async with self.sessionmaker.begin() as db:

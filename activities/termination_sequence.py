@@ -18,7 +18,7 @@ from activities.notifications import NotificationActivities
 from activities.performance import PerformanceActivities
 from activities.session import SessionActivities
 from activities.termination import TerminationActivities
-from domain.messages import FinishResult, NotificationRef, StepInput, StepResult
+from domain.session_messages import NotificationRef
 from domain.termination import (
     STEP_FAILED,
     RunStepsInput,
@@ -28,6 +28,7 @@ from domain.termination import (
     finish_input,
     steps_between,
 )
+from domain.termination_messages import FinishResult, StepInput, StepResult
 
 
 @dataclass(frozen=True)

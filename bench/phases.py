@@ -17,8 +17,8 @@ from bench.stack import (
     EmbeddedStack,
     Endpoints,
 )
-from starter.settings import Settings
-from starter.temporal_client import connect
+from starter.runtime.settings import Settings
+from starter.runtime.temporal_client import connect
 from store.db import create_engine, create_sessionmaker
 
 log = logging.getLogger("bench")

@@ -19,10 +19,11 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
-from starter.dev import Stack
-from starter.devserver import free_port, start_dev_server
-from starter.keys_service import KeyService, Role
-from starter.settings import ENV_PREFIX
+from domain.roles import Role
+from starter.dev.devserver import free_port, start_dev_server
+from starter.dev.stack import Stack
+from starter.runtime.settings import ENV_PREFIX
+from starter.services.keys import KeyService
 from store.db import create_engine, create_sessionmaker
 from store.embedded import ensure_embedded_postgres, stop_embedded_postgres
 from store.migrate import upgrade
@@ -173,7 +174,7 @@ class EmbeddedStack:
             }
             self._spawn(name, worker, {**env, **metrics})
         api_port = free_port()
-        api = [sys.executable, "-m", "uvicorn", "starter.api:create_app", "--factory"]
+        api = [sys.executable, "-m", "uvicorn", "starter.api.app:create_app", "--factory"]
         api += ["--host", "127.0.0.1", "--port", str(api_port), "--log-level", "warning"]
         api += ["--workers", str(self.api_workers)]  # their CPU and memory count under "api"
         self._spawn("api", api, env)

@@ -6,7 +6,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from domain.messages import FinishInput, FinishResult, NotificationRef, SnapshotInput, StepInput
+from domain.session_messages import NotificationRef, SnapshotInput
+from domain.termination_messages import FinishInput, FinishResult, StepInput
 
 
 class TerminationStep(StrEnum):

@@ -1,9 +1,16 @@
-"""Apply Alembic migrations: ``python -m store.migrate`` uses the configured database."""
+"""Apply Alembic migrations to a database URL: ``python -m store.migrate "$DATABASE_URL"``.
 
+It takes the URL from its caller (the dev stack, the tests, an operator) and imports nothing
+of ``starter``: the store sits below every process that uses it.
+"""
+
+import sys
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+
+from store.db import asyncpg_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -21,6 +28,6 @@ def upgrade(database_url: str) -> None:
 
 
 if __name__ == "__main__":
-    from starter.settings import Settings
-
-    upgrade(Settings().resolved_database_url())
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m store.migrate DATABASE_URL")
+    upgrade(asyncpg_url(sys.argv[1]))

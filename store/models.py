@@ -19,12 +19,29 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from domain.status import SessionStatus
 
 Money = Numeric(24, 8)
 Quantity = Numeric(24, 8)
 # domain.positions.AVERAGE_PRICE_SCALE: an average price is kept finer than money.
 AveragePrice = Numeric(36, 20)
+
+
+class StatusText(TypeDecorator[SessionStatus]):
+    """A session status stored as its name in VARCHAR(20), read back as :class:`SessionStatus`."""
+
+    impl = String(20)
+    cache_ok = True
+
+    def process_bind_param(self, value: SessionStatus | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else SessionStatus(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> SessionStatus | None:
+        return None if value is None else SessionStatus(value)
 
 
 class Base(DeclarativeBase):
@@ -45,7 +62,7 @@ class TradingSession(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     account_id: Mapped[str] = mapped_column(String(64), index=True)
     algorithm_id: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(20), index=True)
+    status: Mapped[SessionStatus] = mapped_column(StatusText(), index=True)
     start_time: Mapped[datetime]
     end_time: Mapped[datetime]
     loss_limit: Mapped[Decimal]

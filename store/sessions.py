@@ -1,6 +1,9 @@
 """Repository for trading_sessions rows. Never commits: the caller owns the transaction."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -18,16 +21,37 @@ class SessionNotFoundError(LookupError):
         self.session_id = session_id
 
 
+@dataclass(frozen=True)
+class NewSession:
+    """A session as it is first stored: PENDING, its limits, and how it was asked for."""
+
+    id: str
+    account_id: str
+    algorithm_id: str
+    start_time: datetime
+    end_time: datetime
+    loss_limit: Decimal
+    warning_thresholds: list[float]
+    workflow_id: str
+    idempotency_key: str | None = None
+    status: SessionStatus = SessionStatus.PENDING
+
+
 class SessionRepository:
     def __init__(self, db: AsyncSession) -> None:
         self.db = db
 
-    async def insert_if_absent(self, values: dict[str, Any]) -> tuple[TradingSession, bool]:
+    async def insert_if_absent(
+        self, session: NewSession | Mapping[str, Any]
+    ) -> tuple[TradingSession, bool]:
         """Insert a session unless its id or idempotency key exists; return (row, created).
+
+        A mapping of column values seeds any state (tests and the benchmark do).
 
         Racing identical requests all end here; ON CONFLICT makes exactly one of them win.
         The new row comes back whole from RETURNING: no second read on the start path.
         """
+        values = asdict(session) if isinstance(session, NewSession) else dict(session)
         stmt = (
             insert(TradingSession)
             .values(**values)
@@ -86,7 +110,7 @@ class SessionRepository:
         Re-applying the same target is a no-op, so activities may run twice safely.
         """
         row = await self.get(session_id, for_update=True)
-        current = SessionStatus(row.status)
+        current = row.status
         if current == target:
             return row, False
         check_transition(current, target)
@@ -98,7 +122,7 @@ class SessionRepository:
         await self.db.refresh(row)
         return row, True
 
-    async def count_by_status(self) -> dict[str, int]:
+    async def count_by_status(self) -> dict[SessionStatus, int]:
         stmt = select(TradingSession.status, func.count()).group_by(TradingSession.status)
         return {status: count for status, count in (await self.db.execute(stmt)).all()}
 

@@ -11,6 +11,10 @@ from temporalio.common import (
     TypedSearchAttributes,
 )
 
+from domain.limits import loss_used, time_used
+from domain.positions import plain_money
+from domain.session_messages import SessionSpec, SessionState
+
 SESSION_STATUS = SearchAttributeKey.for_keyword("SessionStatus")
 ACCOUNT_ID = SearchAttributeKey.for_keyword("AccountId")
 ALGORITHM_ID = SearchAttributeKey.for_keyword("AlgorithmId")
@@ -90,3 +94,27 @@ class Publisher:
         if changed:
             self._published.update(changed)
             workflow.upsert_search_attributes(updates(changed))
+
+
+def publish_state(
+    publisher: Publisher, spec: SessionSpec, state: SessionState, now: datetime
+) -> None:
+    """Show a session's state in the Web UI: its search attributes (sent only when they
+    change) and the one-line current details of its workflow."""
+    pct = float(round(100 * loss_used(state.loss, state.loss_limit)))
+    time_pct = time_used_step(time_used(now, spec.start_time, state.end_time))
+    publisher.publish(
+        {
+            SESSION_STATUS.name: state.status.value,
+            SESSION_DEADLINE.name: state.end_time,
+            LOSS_USED_PCT.name: pct,
+            TIME_USED_PCT.name: time_pct,
+            TERMINATION_REASON.name: state.end_reason.value if state.end_reason else None,
+        }
+    )
+    checked = f"{state.last_check_at:%H:%M:%S}" if state.last_check_at else "never"
+    gate = "paused" if state.paused else "open"
+    workflow.set_current_details(
+        f"{state.status.value} · loss {pct:.0f} % of {plain_money(state.loss_limit)} · "
+        f"deadline {state.end_time:%H:%M:%S} UTC · gate {gate} · last own check {checked}"
+    )

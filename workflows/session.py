@@ -26,23 +26,24 @@ with workflow.unsafe.imports_passed_through():
         time_until_wake,
         time_used,
     )
-    from domain.messages import (
+    from domain.positions import plain_money
+    from domain.session import TimeRefusal, check_extension, result_of, view_of
+    from domain.session import workflow_id_for as _workflow_id_for
+    from domain.session_messages import (
         SYSTEM_ACTOR,
-        CheckRequest,
+        CheckNowInput,
         ExtendDeadlineInput,
-        GateRequest,
-        RetryCleanupRequest,
+        GateChangeInput,
         SessionResult,
         SessionSpec,
         SessionState,
         SessionView,
         SessionWorkflowInput,
         SetLossLimitInput,
-        TerminationRequest,
-        session_workflow_id,
+        TerminateInput,
     )
-    from domain.positions import plain_money
     from domain.status import EndReason, SessionStatus
+    from domain.termination_messages import RetryCleanupInput
     from workflows import search_attributes as sa
     from workflows import session_calls as calls
     from workflows.policies import HANDLERS_GRACE
@@ -50,7 +51,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.termination import wind_down
 
 
-workflow_id_for = session_workflow_id
+# The id of a session's workflow (domain.session), where callers of this module look for it.
+workflow_id_for = _workflow_id_for
 
 
 @workflow.defn(name="TradingSession")
@@ -62,7 +64,7 @@ class TradingSessionWorkflow:
         self._state: SessionState = input.state or SessionState(
             end_time=input.spec.end_time, loss_limit=input.spec.loss_limit
         )
-        self._retry_cleanup: RetryCleanupRequest | None = None
+        self._retry_cleanup: RetryCleanupInput | None = None
         self._checks_this_run = 0
         self._extending = 0  # deadline extensions in flight: the deadline waits for them
         self._search = sa.Publisher()
@@ -90,47 +92,47 @@ class TradingSessionWorkflow:
     async def request_termination(self, payload: Any = None) -> None:
         """End the session now; the first request wins. Any payload is taken: a missing
         actor is recorded as ``unknown``. The ``terminate`` update says whether it took."""
-        await self._receive_termination(TerminationRequest.from_signal(payload))
+        await self._receive_termination(TerminateInput.from_signal(payload))
 
     @workflow.update
-    async def terminate(self, request: TerminationRequest) -> SessionView:
+    async def terminate(self, request: TerminateInput) -> SessionView:
         """End the session now; answers once the session is ending."""
         await self._receive_termination(request)
         await workflow.wait_condition(lambda: self._state.end_reason is not None)
         return self.get_status()
 
     @terminate.validator
-    def _validate_terminate(self, request: TerminationRequest) -> None:
+    def _validate_terminate(self, request: TerminateInput) -> None:
         self._refuse_if_ending("it is already ending")
 
     @workflow.signal
     async def pause(self, payload: Any = None) -> None:
         """Close the trading gate; the session and its clock go on."""
-        await self._gate_signal(False, GateRequest.from_signal(payload))
+        await self._gate_signal(False, GateChangeInput.from_signal(payload))
 
     @workflow.signal
     async def resume(self, payload: Any = None) -> None:
         """Open the trading gate again."""
-        await self._gate_signal(True, GateRequest.from_signal(payload))
+        await self._gate_signal(True, GateChangeInput.from_signal(payload))
 
     @workflow.update
-    async def pause_trading(self, request: GateRequest) -> SessionView:
+    async def pause_trading(self, request: GateChangeInput) -> SessionView:
         await self._change_gate(False, request, "pause_trading")
         return self.get_status()
 
     @pause_trading.validator
-    def _validate_pause(self, request: GateRequest) -> None:
+    def _validate_pause(self, request: GateChangeInput) -> None:
         self._refuse_if_ending("its gate is closed for good")
         if self._state.paused:
             raise _invalid("trading is already paused")
 
     @workflow.update
-    async def resume_trading(self, request: GateRequest) -> SessionView:
+    async def resume_trading(self, request: GateChangeInput) -> SessionView:
         await self._change_gate(True, request, "resume_trading")
         return self.get_status()
 
     @resume_trading.validator
-    def _validate_resume(self, request: GateRequest) -> None:
+    def _validate_resume(self, request: GateChangeInput) -> None:
         self._refuse_if_ending("its gate is closed for good")
         if not self._state.paused:
             raise _invalid("trading is not paused")
@@ -158,18 +160,17 @@ class TradingSessionWorkflow:
     @extend_deadline.validator
     def _validate_extend_deadline(self, request: ExtendDeadlineInput) -> None:
         self._refuse_if_ending("its limits can no longer change")
-        now = workflow.now()
-        if request.end_time.tzinfo is None:
-            raise _invalid("end_time must carry a time zone")
-        if now >= self._state.end_time:
-            raise _invalid("the deadline has been reached; the session is expiring")
-        if request.end_time <= now:
-            raise _invalid("end_time must be in the future")
-        if request.end_time <= self._state.end_time:
-            raise _invalid(f"end_time must be later than the current {self._state.end_time}")
         longest = timedelta(seconds=self._input.max_session_seconds)
-        if request.end_time - self._spec.start_time > longest:
-            raise _invalid(f"a session may last at most {longest}")
+        try:
+            check_extension(
+                request.end_time,
+                self._state.end_time,
+                self._spec.start_time,
+                workflow.now(),
+                longest,
+            )
+        except TimeRefusal as refusal:
+            raise _invalid(refusal.message) from None
 
     @workflow.update
     async def set_loss_limit(self, request: SetLossLimitInput) -> SessionView:
@@ -195,21 +196,21 @@ class TradingSessionWorkflow:
             raise _invalid("loss_limit must be a positive amount")
 
     @workflow.update
-    async def retry_cleanup(self, request: RetryCleanupRequest) -> SessionView:
+    async def retry_cleanup(self, request: RetryCleanupInput) -> SessionView:
         """Resume a termination parked in CLEANUP_FAILED, from the step that gave up."""
         self._retry_cleanup = request
         await workflow.wait_condition(lambda: self._retry_cleanup is None)
         return self.get_status()
 
     @retry_cleanup.validator
-    def _validate_retry_cleanup(self, request: RetryCleanupRequest) -> None:
+    def _validate_retry_cleanup(self, request: RetryCleanupInput) -> None:
         if self._state.status is not SessionStatus.CLEANUP_FAILED:
             raise _invalid(f"the session is {self._state.status}, not CLEANUP_FAILED")
         if self._retry_cleanup is not None:
             raise _invalid("a retry of the clean-up is already under way")
 
     @workflow.signal
-    def check_now(self, request: CheckRequest | None = None) -> None:
+    def check_now(self, request: CheckNowInput | None = None) -> None:
         """A fill, a mark or the sweep found a loss that needs this workflow: check now."""
         self._state.check_requested = True
         if request is not None and request.gate_closed:
@@ -217,25 +218,7 @@ class TradingSessionWorkflow:
 
     @workflow.query
     def get_status(self) -> SessionView:
-        state, now = self._state, workflow.now()
-        return SessionView(
-            session_id=self._spec.session_id,
-            status=state.status,
-            end_time=state.end_time,
-            loss_limit=state.loss_limit,
-            loss=state.loss,
-            realized_pnl=state.realized_pnl,
-            unrealized_pnl=state.unrealized_pnl,
-            loss_used=loss_used(state.loss, state.loss_limit),
-            time_used=time_used(now, self._spec.start_time, state.end_time),
-            checks=state.checks,
-            last_check_at=state.last_check_at,
-            paused=state.paused,
-            time_warnings_sent=state.time_warnings_sent,
-            loss_warnings_sent=state.loss_warnings_sent,
-            end_reason=state.end_reason,
-            ended_at=state.ended_at,
-        )
+        return view_of(self._spec, self._state, workflow.now())
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -368,18 +351,10 @@ class TradingSessionWorkflow:
         state = self._state
         self._publish()
         await wind_down(self._spec, state, self._next_cleanup_retry, self._publish)
-        assert state.end_reason is not None
-        assert state.ended_at is not None
         workflow.logger.info("session %s ended: %s", self._spec.session_id, state.end_reason)
-        return SessionResult(
-            session_id=self._spec.session_id,
-            status=state.status,
-            end_reason=state.end_reason,
-            ended_at=state.ended_at,
-            realized_pnl=state.realized_pnl,
-        )
+        return result_of(self._spec, state)
 
-    async def _next_cleanup_retry(self) -> RetryCleanupRequest:
+    async def _next_cleanup_retry(self) -> RetryCleanupInput:
         await workflow.wait_condition(lambda: self._retry_cleanup is not None)
         request, self._retry_cleanup = self._retry_cleanup, None
         assert request is not None  # the condition above
@@ -391,7 +366,7 @@ class TradingSessionWorkflow:
         if self._state.end_reason is not None or self._state.pending_termination is not None:
             raise _invalid(f"the session is ending; {consequence}")
 
-    async def _receive_termination(self, request: TerminationRequest) -> None:
+    async def _receive_termination(self, request: TerminateInput) -> None:
         state = self._state
         if state.pending_termination is None and state.end_reason is None:
             state.pending_termination = request  # the loop audits it and ends the session
@@ -405,7 +380,7 @@ class TradingSessionWorkflow:
                 {"why": "the session is already ending"},
             )
 
-    async def _gate_signal(self, open_: bool, request: GateRequest) -> None:
+    async def _gate_signal(self, open_: bool, request: GateChangeInput) -> None:
         """A signal cannot be refused: one that changes nothing is audited as such, and a
         failure is alerted and audited rather than failing the workflow."""
         state = self._state
@@ -423,7 +398,7 @@ class TradingSessionWorkflow:
         with contextlib.suppress(ApplicationError):  # alerted and audited already
             await self._change_gate(open_, request, "resume" if open_ else "pause")
 
-    async def _change_gate(self, open_: bool, request: GateRequest, handler: str) -> None:
+    async def _change_gate(self, open_: bool, request: GateChangeInput, handler: str) -> None:
         state = self._state
         # The live state changes at once; the store follows in request order under the lock.
         state.paused = not open_
@@ -439,7 +414,7 @@ class TradingSessionWorkflow:
                 raise
 
     async def _reopen_gate_after_unconfirmed_breach(self) -> None:
-        request = GateRequest(actor=SYSTEM_ACTOR, reason="breach not confirmed by the check")
+        request = GateChangeInput(actor=SYSTEM_ACTOR, reason="breach not confirmed by the check")
         with contextlib.suppress(ApplicationError):
             await self._change_gate(True, request, "reopen_gate")
 
@@ -456,24 +431,7 @@ class TradingSessionWorkflow:
             ) from err
 
     def _publish(self) -> None:
-        state, now = self._state, workflow.now()
-        pct = float(round(100 * loss_used(state.loss, state.loss_limit)))
-        time_pct = sa.time_used_step(time_used(now, self._spec.start_time, state.end_time))
-        self._search.publish(
-            {
-                sa.SESSION_STATUS.name: state.status.value,
-                sa.SESSION_DEADLINE.name: state.end_time,
-                sa.LOSS_USED_PCT.name: pct,
-                sa.TIME_USED_PCT.name: time_pct,
-                sa.TERMINATION_REASON.name: state.end_reason.value if state.end_reason else None,
-            }
-        )
-        checked = f"{state.last_check_at:%H:%M:%S}" if state.last_check_at else "never"
-        gate = "paused" if state.paused else "open"
-        workflow.set_current_details(
-            f"{state.status.value} · loss {pct:.0f} % of {plain_money(state.loss_limit)} · "
-            f"deadline {state.end_time:%H:%M:%S} UTC · gate {gate} · last own check {checked}"
-        )
+        sa.publish_state(self._search, self._spec, self._state, workflow.now())
 
 
 def _invalid(message: str) -> ApplicationError:

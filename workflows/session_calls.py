@@ -21,11 +21,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.notifications import NotificationActivities
     from activities.session import SessionActivities
     from domain.limits import WarningKind
-    from domain.messages import (
+    from domain.session_messages import (
         ActivateInput,
         CheckInput,
+        GateChangeInput,
         GateInput,
-        GateRequest,
         HandlerFailureInput,
         LimitChangeInput,
         NotificationRef,
@@ -179,7 +179,9 @@ async def change_limits(
     )
 
 
-async def set_gate(spec: SessionSpec, open_: bool, request: GateRequest, change_id: str) -> None:
+async def set_gate(
+    spec: SessionSpec, open_: bool, request: GateChangeInput, change_id: str
+) -> None:
     await workflow.execute_activity_method(
         SessionControlActivities.set_trading_gate,
         GateInput(

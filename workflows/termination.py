@@ -10,17 +10,15 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.termination import TerminationActivities
-    from domain.messages import (
-        SYSTEM_ACTOR,
-        CleanupFailedInput,
-        RetryCleanupInput,
-        RetryCleanupRequest,
-        SessionSpec,
-        SessionState,
-        StepInput,
-    )
+    from domain.session_messages import SYSTEM_ACTOR, SessionSpec, SessionState
     from domain.status import SessionStatus
     from domain.termination import TERMINATION_SEQUENCE, TerminationStep
+    from domain.termination_messages import (
+        CleanupFailedInput,
+        CleanupRetryInput,
+        RetryCleanupInput,
+        StepInput,
+    )
     from workflows.policies import DATABASE_RETRY, STEP_ATTEMPTS, WRITE_TIMEOUT, step_backoff
     from workflows.session_calls import CALL_FAILED, deliver
     from workflows.termination_calls import gave_up, run_steps
@@ -29,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
 async def wind_down(
     spec: SessionSpec,
     state: SessionState,
-    wait_for_retry: Callable[[], Awaitable[RetryCleanupRequest]],
+    wait_for_retry: Callable[[], Awaitable[RetryCleanupInput]],
     status_changed: Callable[[], None],
 ) -> None:
     """Run the steps in order from ``state.cleanup_step``; a step that gives up leaves the
@@ -86,7 +84,7 @@ async def _park_until_retried(
     step: TerminationStep,
     cause: str,
     state: SessionState,
-    wait_for_retry: Callable[[], Awaitable[RetryCleanupRequest]],
+    wait_for_retry: Callable[[], Awaitable[RetryCleanupInput]],
     status_changed: Callable[[], None],
 ) -> None:
     state.cleanup_failures += 1
@@ -107,7 +105,7 @@ async def _park_until_retried(
     request = await wait_for_retry()
     await workflow.execute_activity_method(
         TerminationActivities.resume_cleanup,
-        RetryCleanupInput(
+        CleanupRetryInput(
             step=step_input,
             actor=request.actor,
             reason=request.reason,

@@ -14,7 +14,6 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.termination_sequence import TerminationSequenceActivities
-    from domain.messages import StepInput
     from domain.termination import (
         STEP_FAILED,
         TERMINATION_SEQUENCE,
@@ -23,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         TerminationStep,
         steps_between,
     )
+    from domain.termination_messages import StepInput
     from workflows.policies import DATABASE_RETRY, LOCAL_RETRY_THRESHOLD, ONE_ATTEMPT, STEP_TIMEOUT
 
 

@@ -21,8 +21,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
-from starter.service import SessionService
-from starter.settings import Settings
+from starter.runtime.settings import Settings
+from starter.services.sessions import SessionService
 from tests.integration import conftest as integration
 from worker import create_worker
 
@@ -159,7 +159,7 @@ def start_worker(env: dict[str, str], log: Path) -> Proc:
 
 
 def start_api(env: dict[str, str], port: int, log: Path) -> Proc:
-    args = [sys.executable, "-m", "uvicorn", "starter.api:create_app", "--factory"]
+    args = [sys.executable, "-m", "uvicorn", "starter.api.app:create_app", "--factory"]
     return Proc([*args, "--port", str(port), "--log-level", "warning"], env, log)
 
 

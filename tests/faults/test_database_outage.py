@@ -18,13 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from domain.sweep import SweepInput
-from starter import trades_service
-from starter.schemas import FillRequest, StartSessionRequest, TerminateRequest
-from starter.service import SessionService
-from starter.settings import Settings
+from starter.api.schemas import FillBody, StartSessionBody, TerminateBody
+from starter.runtime.settings import Settings
+from starter.services.sessions import SessionService
 from store.db import create_engine, create_sessionmaker
 from store.migrate import upgrade
 from tests.faults.conftest import TERMINAL, eventually, scalar, session_status
+from tests.fixtures.services import trades_of
 from worker import create_worker
 from workflows.sweep import FleetSweepWorkflow
 
@@ -75,7 +75,7 @@ async def test_database_outage_is_waited_out_and_raises_one_alert(
         async with create_worker(dev_client, task_queue, sm, outage_alert_after=ALERT_AFTER):
             for session_id in ids:
                 await service.start_session(
-                    StartSessionRequest(
+                    StartSessionBody(
                         session_id=session_id,
                         account_id="acc-outage",
                         algorithm_id="algo-1",
@@ -91,10 +91,9 @@ async def test_database_outage_is_waited_out_and_raises_one_alert(
             )
             await eventually(partial(_swept_after, sm, datetime.now(UTC)), 30, "a first sweep")
             for session_id in ids:
-                await trades_service.record_fill(
-                    service,
+                await trades_of(service).record_fill(
                     session_id,
-                    FillRequest(
+                    FillBody(
                         fill_id="f1",
                         symbol="ACME",
                         side="BUY",
@@ -112,9 +111,7 @@ async def test_database_outage_is_waited_out_and_raises_one_alert(
             alerts = await scalar(sm, "SELECT count(*) FROM alerts WHERE kind = 'database_outage'")
             await sweep.terminate("drill over")
             for session_id in ids:
-                await service.terminate(
-                    session_id, TerminateRequest(reason="drill over", actor="op")
-                )
+                await service.terminate(session_id, TerminateBody(reason="drill over", actor="op"))
             for session_id in ids:
                 await eventually(partial(_terminal, sm, session_id), 45, f"{session_id} to end")
             figures["sessions_lost"] = 0

@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
-from starter.devserver import free_port
+from starter.dev.devserver import free_port
 from tests.faults.conftest import Proc, scalar, stack_env, start_api
 from tests.integration.api_helpers import session_body
 

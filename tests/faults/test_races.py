@@ -14,18 +14,18 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from starter import trades_service
-from starter.errors import ConflictError
-from starter.schemas import FillRequest, StartSessionRequest, TerminateRequest
-from starter.service import SessionService
+from starter.api.schemas import FillBody, StartSessionBody, TerminateBody
+from starter.services.errors import ConflictError
+from starter.services.sessions import SessionService
 from tests.faults.conftest import TERMINAL, duplicated_effects, eventually, session_status
+from tests.fixtures.services import trades_of
 
 RACES = 10
 
 
-def fill(fill_id: str, side: str, price: str, minute: int | None = None) -> FillRequest:
+def fill(fill_id: str, side: str, price: str, minute: int | None = None) -> FillBody:
     executed_at = None if minute is None else datetime.now(UTC) - timedelta(minutes=60 - minute)
-    return FillRequest(
+    return FillBody(
         fill_id=fill_id,
         symbol="ACME",
         side=side,
@@ -38,7 +38,7 @@ def fill(fill_id: str, side: str, price: str, minute: int | None = None) -> Fill
 async def start(service: SessionService, loss_limit: str) -> str:
     session_id = f"race-{uuid.uuid4().hex[:10]}"
     await service.start_session(
-        StartSessionRequest(
+        StartSessionBody(
             session_id=session_id,
             account_id="acc-race",
             algorithm_id="algo-1",
@@ -63,20 +63,20 @@ async def test_duplicate_late_and_after_end_fills_apply_once_or_are_refused(
     arrivals = [("c", "SELL", "120", 3), ("a", "BUY", "100", 1), ("c", "SELL", "120", 3)]
     arrivals += [("b", "BUY", "110", 2), ("a", "BUY", "100", 1)]
     created = [
-        (await trades_service.record_fill(service, session_id, fill(f, side, price, minute)))[1]
+        (await trades_of(service).record_fill(session_id, fill(f, side, price, minute)))[1]
         for f, side, price, minute in arrivals
     ]
     assert created == [True, True, False, True, False]
     with pytest.raises(ConflictError):  # same id, other values
-        await trades_service.record_fill(service, session_id, fill("a", "BUY", "101", 1))
+        await trades_of(service).record_fill(session_id, fill("a", "BUY", "101", 1))
     assert (await service.get_session(session_id)).realized_pnl == Decimal(150)
 
-    await service.terminate(session_id, TerminateRequest(reason="done", actor="op"))
+    await service.terminate(session_id, TerminateBody(reason="done", actor="op"))
     await eventually(lambda: _is(sessionmaker, session_id, TERMINAL), 45, "the end")
     with pytest.raises(ConflictError):
-        await trades_service.record_fill(service, session_id, fill("late", "SELL", "130"))
+        await trades_of(service).record_fill(session_id, fill("late", "SELL", "130"))
     # A redelivered fill after the end is still recognised, not refused or applied again.
-    _, again = await trades_service.record_fill(service, session_id, fill("b", "BUY", "110", 2))
+    _, again = await trades_of(service).record_fill(session_id, fill("b", "BUY", "110", 2))
     assert not again
     ledger = await _ledger(sessionmaker, session_id)
     figures["duplicated_effects"] = await duplicated_effects(sessionmaker, [session_id])
@@ -96,19 +96,19 @@ async def test_termination_racing_a_loss_breach_ends_each_session_once(
     ids = [await start(service, "100") for _ in range(RACES)]
     for session_id in ids:
         await eventually(partial(_is, sessionmaker, session_id, {"ACTIVE"}), 30, "ACTIVE")
-        await trades_service.record_fill(service, session_id, fill("open", "BUY", "100"))
+        await trades_of(service).record_fill(session_id, fill("open", "BUY", "100"))
 
     async def race(session_id: str) -> None:
         # SELL 10 @ 85 realizes -150: past the 100 limit, at the same moment as the operator.
         async def breach() -> None:
             with contextlib.suppress(ConflictError):
-                await trades_service.record_fill(service, session_id, fill("breach", "SELL", "85"))
+                await trades_of(service).record_fill(session_id, fill("breach", "SELL", "85"))
 
         async def terminate() -> None:
             # Jitter spreads the winners: sometimes the breach's check ends it first.
             await asyncio.sleep(random.uniform(0, 0.3))
             with contextlib.suppress(ConflictError):
-                await service.terminate(session_id, TerminateRequest(reason="op", actor="op"))
+                await service.terminate(session_id, TerminateBody(reason="op", actor="op"))
 
         await asyncio.gather(breach(), terminate())
 

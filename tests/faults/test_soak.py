@@ -20,10 +20,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from starter import trades_service
-from starter.errors import ConflictError
-from starter.schemas import FillRequest, MarkRequest, StartSessionRequest, TerminateRequest
-from starter.service import SessionService
+from starter.api.schemas import FillBody, MarkBody, StartSessionBody, TerminateBody
+from starter.services.errors import ConflictError
+from starter.services.sessions import SessionService
 from tests.faults.conftest import (
     ONCE_PER_SESSION,
     TERMINAL,
@@ -31,6 +30,7 @@ from tests.faults.conftest import (
     eventually,
     session_status,
 )
+from tests.fixtures.services import trades_of
 
 SEED = 7
 CENT = Decimal("0.01")
@@ -131,7 +131,7 @@ async def test_sessions_under_random_feed_each_end_once_flat_and_fully_audited(
     async def life_of(index: int, plan: Plan) -> None:
         await asyncio.sleep(load.stagger * index / len(sessions))
         await service.start_session(
-            StartSessionRequest(
+            StartSessionBody(
                 session_id=plan.session_id,
                 account_id=f"acc-soak-{run}",
                 algorithm_id=f"algo-{plan.role}",
@@ -156,9 +156,7 @@ async def test_sessions_under_random_feed_each_end_once_flat_and_fully_audited(
     late_refused = 0
     for plan in sessions:
         with contextlib.suppress(ConflictError):
-            await trades_service.record_fill(
-                service, plan.session_id, _fill(plan, "late", "BUY", 1)
-            )
+            await trades_of(service).record_fill(plan.session_id, _fill(plan, "late", "BUY", 1))
             continue
         late_refused += 1
 
@@ -219,14 +217,14 @@ async def _feed(service: SessionService, plan: Plan, load: Load) -> None:
                 quantity = rng.randint(1, 10)
                 if side == "SELL":
                     quantity = min(quantity, plan.position)
-                await trades_service.record_fill(
-                    service, plan.session_id, _fill(plan, f"f{plan.fills}", side, quantity)
+                await trades_of(service).record_fill(
+                    plan.session_id, _fill(plan, f"f{plan.fills}", side, quantity)
                 )
                 plan.fills += 1
                 plan.position += quantity if side == "BUY" else -quantity
             else:
-                await trades_service.record_mark(
-                    service, plan.session_id, MarkRequest(symbol="SOAK", price=plan.price)
+                await trades_of(service).record_mark(
+                    plan.session_id, MarkBody(symbol="SOAK", price=plan.price)
                 )
                 plan.marks += 1
         except ConflictError:
@@ -238,11 +236,11 @@ async def _operator(service: SessionService, plan: Plan) -> None:
     """An operator ends the session somewhere in the middle of its life."""
     await asyncio.sleep(plan.life * plan.rng.uniform(0.25, 0.6))
     with contextlib.suppress(ConflictError):
-        await service.terminate(plan.session_id, TerminateRequest(reason="soak", actor="operator"))
+        await service.terminate(plan.session_id, TerminateBody(reason="soak", actor="operator"))
 
 
-def _fill(plan: Plan, fill_id: str, side: str, quantity: int) -> FillRequest:
-    return FillRequest(
+def _fill(plan: Plan, fill_id: str, side: str, quantity: int) -> FillBody:
+    return FillBody(
         fill_id=fill_id, symbol="SOAK", side=side, quantity=Decimal(quantity), price=plan.price
     )
 

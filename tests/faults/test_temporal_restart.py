@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from starter.devserver import free_port, start_dev_server
-from starter.schemas import StartSessionRequest, TerminateRequest
-from starter.service import SessionService
-from starter.settings import Settings
+from domain.session import workflow_id_for
+from starter.api.schemas import StartSessionBody, TerminateBody
+from starter.dev.devserver import free_port, start_dev_server
+from starter.runtime.settings import Settings
+from starter.services.sessions import SessionService
 from tests.faults.conftest import (
     TERMINAL,
     Proc,
@@ -26,7 +27,7 @@ from tests.faults.conftest import (
     start_worker,
 )
 from tests.integration.conftest import connect_when_ready
-from workflows.session import TradingSessionWorkflow, workflow_id_for
+from workflows.session import TradingSessionWorkflow
 
 OUTAGE = 10.0
 # Restart to end: the worker's pollers reconnect, then the overdue timer fires.
@@ -68,7 +69,7 @@ async def test_sessions_survive_a_temporal_restart_and_overdue_deadlines_end_pro
             (s, now + timedelta(minutes=10)) for s in running
         ]:
             await service.start_session(
-                StartSessionRequest(
+                StartSessionBody(
                     session_id=session_id,
                     account_id="acc-restart",
                     algorithm_id="algo-1",
@@ -106,7 +107,7 @@ async def test_sessions_survive_a_temporal_restart_and_overdue_deadlines_end_pro
             )
             view = await handle.query(TradingSessionWorkflow.get_status)
             assert view.status.value == "ACTIVE"
-            await service.terminate(session_id, TerminateRequest(reason="drill", actor="op"))
+            await service.terminate(session_id, TerminateBody(reason="drill", actor="op"))
         for session_id in running:
             await eventually(partial(_is, sessionmaker, session_id, {"TERMINATED"}), 45, session_id)
         figures["sessions_lost"] = 0

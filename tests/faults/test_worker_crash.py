@@ -9,9 +9,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from starter import trades_service
-from starter.schemas import FillRequest, MarkRequest, StartSessionRequest, TerminateRequest
-from starter.service import SessionService
+from starter.api.schemas import FillBody, MarkBody, StartSessionBody, TerminateBody
+from starter.services.sessions import SessionService
 from tests.faults.conftest import (
     ONCE_PER_SESSION,
     TERMINAL,
@@ -23,6 +22,7 @@ from tests.faults.conftest import (
     stack_env,
     start_worker,
 )
+from tests.fixtures.services import trades_of
 
 
 async def test_worker_killed_before_flatten_ends_session_once_after_restart(
@@ -42,7 +42,7 @@ async def test_worker_killed_before_flatten_ends_session_once_after_restart(
     session_id = f"crash-{uuid.uuid4().hex[:10]}"
     account = f"acc-{uuid.uuid4().hex[:10]}"
     await service.start_session(
-        StartSessionRequest(
+        StartSessionBody(
             session_id=session_id,
             account_id=account,
             algorithm_id="algo-1",
@@ -54,16 +54,16 @@ async def test_worker_killed_before_flatten_ends_session_once_after_restart(
         lambda: _is(sessionmaker, session_id, "ACTIVE"), 30, "the session to become ACTIVE"
     )
     for symbol, side, price, mark in (("ACME", "BUY", "100", "104"), ("BOLT", "SELL", "50", "49")):
-        request = FillRequest(
+        request = FillBody(
             fill_id=f"{symbol}-1",
             symbol=symbol,
             side=side,
             quantity=Decimal(10),
             price=Decimal(price),
         )
-        await trades_service.record_fill(service, session_id, request)
-        await trades_service.record_mark(
-            service, session_id, MarkRequest(symbol=symbol, price=Decimal(mark))
+        await trades_of(service).record_fill(session_id, request)
+        await trades_of(service).record_mark(
+            session_id, MarkBody(symbol=symbol, price=Decimal(mark))
         )
 
     # Hold the positions: halt and cancel never touch them, flatten waits on this lock.
@@ -72,7 +72,7 @@ async def test_worker_killed_before_flatten_ends_session_once_after_restart(
         await blocker.execute(
             text("SELECT * FROM positions WHERE session_id = :s FOR UPDATE"), {"s": session_id}
         )
-        await service.terminate(session_id, TerminateRequest(reason="fault drill", actor="op-test"))
+        await service.terminate(session_id, TerminateBody(reason="fault drill", actor="op-test"))
         await eventually(
             lambda: _flatten_waiting_on_lock(sessionmaker, session_id),
             30,

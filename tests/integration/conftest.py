@@ -11,10 +11,11 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
-from starter.api import create_app
-from starter.devserver import free_port, start_dev_server
-from starter.keys_service import KeyService, Role
-from starter.settings import Settings
+from domain.roles import Role
+from starter.api.app import create_app
+from starter.dev.devserver import free_port, start_dev_server
+from starter.runtime.settings import Settings
+from starter.services.keys import KeyService
 from worker import create_worker
 
 

@@ -11,7 +11,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from starter.devserver import free_port
+from starter.dev.devserver import free_port
 
 
 @dataclass

@@ -13,14 +13,16 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.controls import SessionControlActivities
 from activities.session import SessionActivities
-from domain.messages import SYSTEM_ACTOR, ActivateInput, CheckInput, FinishInput, LimitChangeInput
 from domain.positions import Side
+from domain.session_messages import SYSTEM_ACTOR, ActivateInput, CheckInput, LimitChangeInput
 from domain.status import EndReason, SessionStatus
+from domain.termination_messages import FinishInput
 from store.audit import AuditRepository
-from store.ledger import LedgerRepository, NewFill
+from store.ledger import LedgerRepository
 from store.models import AuditEvent, TradingSession
 from store.sessions import SessionRepository
-from tests.factories import new_session_id, session_values
+from tests.fixtures.factories import new_session_id, session_values
+from tests.fixtures.store import fill
 
 D = Decimal
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
@@ -74,20 +76,6 @@ def finish_input(session_id: str, reason: EndReason = EndReason.TERMINATED) -> F
     )
 
 
-def new_fill(
-    fill_id: str, symbol: str, side: Side, quantity: str, price: str, fee: str = "0"
-) -> NewFill:
-    return NewFill(
-        fill_id=fill_id,
-        symbol=symbol,
-        side=side,
-        quantity=D(quantity),
-        price=D(price),
-        fee=D(fee),
-        executed_at=T0,
-    )
-
-
 async def test_activate_twice_leaves_session_active_with_one_audit_event(
     env: ActivityEnvironment, activities: SessionActivities, sessionmaker: Sessionmaker
 ) -> None:
@@ -132,11 +120,13 @@ async def test_check_reports_realized_unrealized_and_open_positions(
     session_id = await create_session(sessionmaker)
     async with sessionmaker.begin() as db:
         ledger = LedgerRepository(db)
-        await ledger.apply_fill(session_id, new_fill("a1", "AAA", Side.BUY, "10", "100"))
-        await ledger.apply_fill(session_id, new_fill("a2", "AAA", Side.SELL, "4", "110", fee="1"))
-        await ledger.apply_fill(session_id, new_fill("b1", "BBB", Side.BUY, "5", "20"))
-        await ledger.apply_fill(session_id, new_fill("c1", "CCC", Side.BUY, "2", "50"))
-        await ledger.apply_fill(session_id, new_fill("c2", "CCC", Side.SELL, "2", "55"))
+        await ledger.apply_fill(session_id, fill("a1", Side.BUY, "10", "100", symbol="AAA"))
+        await ledger.apply_fill(
+            session_id, fill("a2", Side.SELL, "4", "110", symbol="AAA", fee="1")
+        )
+        await ledger.apply_fill(session_id, fill("b1", Side.BUY, "5", "20", symbol="BBB"))
+        await ledger.apply_fill(session_id, fill("c1", Side.BUY, "2", "50", symbol="CCC"))
+        await ledger.apply_fill(session_id, fill("c2", Side.SELL, "2", "55", symbol="CCC"))
         await ledger.add_mark(session_id, "AAA", D(95), T0 + timedelta(minutes=1))
         await ledger.add_mark(session_id, "AAA", D(130), T0)  # older, must not count
         await ledger.add_mark(session_id, "BBB", D(22), T0)
@@ -189,8 +179,8 @@ async def test_finish_twice_ends_session_once_with_one_audit_event(
     await env.run(activities.activate_session, activate_input(session_id))
     async with sessionmaker.begin() as db:
         ledger = LedgerRepository(db)
-        await ledger.apply_fill(session_id, new_fill("f1", "AAA", Side.BUY, "10", "100"))
-        await ledger.apply_fill(session_id, new_fill("f2", "AAA", Side.SELL, "10", "60"))
+        await ledger.apply_fill(session_id, fill("f1", Side.BUY, "10", "100", symbol="AAA"))
+        await ledger.apply_fill(session_id, fill("f2", Side.SELL, "10", "60", symbol="AAA"))
     request = finish_input(session_id, EndReason.TERMINATED)
 
     first = await env.run(activities.finish_session, request)

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from temporalio.client import Client
 
+from domain.session import workflow_id_for
 from tests.integration.api_helpers import fill_body, session_body, wait_for_status
-from workflows.session import workflow_id_for
 
 
 async def test_start_session_creates_row_and_running_workflow(

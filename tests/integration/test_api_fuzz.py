@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.core.result import Ok
 from starlette.testclient import TestClient
 
-from starter.api import create_app
-from starter.settings import Settings
+from starter.api.app import create_app
+from starter.runtime.settings import Settings
 from tests.integration.hostile import assert_error
 
 # Streams never end, and these answer 503 by design when their dependency is missing.

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from starter.settings import Settings
+from starter.runtime.settings import Settings
 from tests.integration.api_helpers import fill_body, session_body, wait_for_status
 from tests.integration.hostile import assert_error, database_state
 

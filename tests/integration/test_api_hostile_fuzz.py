@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from starter.api import create_app
-from starter.settings import Settings
+from starter.api.app import create_app
+from starter.runtime.settings import Settings
 from tests.integration.api_helpers import session_body, wait_for_status
 from tests.integration.hostile import assert_error, database_state
 

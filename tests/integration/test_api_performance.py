@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import ActivityEnvironment
 
 from activities.performance import PerformanceActivities
-from domain.messages import SnapshotInput
+from domain.session_messages import SnapshotInput
 from tests.integration.api_helpers import fill_body, session_body, wait_for_status
 
 

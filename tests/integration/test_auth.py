@@ -6,7 +6,9 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from starter.keys_service import IssuedKey, KeyService, Role
+from domain.roles import Role
+from starter.api.schemas import IssuedKey
+from starter.services.keys import KeyService
 from store.audit import AuditRepository
 from tests.integration.api_helpers import fill_body, session_body
 

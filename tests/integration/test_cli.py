@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from typer.testing import CliRunner, Result
 
-from starter.cli import app
-from starter.devserver import free_port
-from starter.settings import Settings
+from starter.cli.app import app
+from starter.dev.devserver import free_port
+from starter.runtime.settings import Settings
 from store.models import TradingSession
 from store.sessions import SessionRepository
 from worker import create_worker

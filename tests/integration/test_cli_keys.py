@@ -5,7 +5,7 @@ import re
 import httpx
 import pytest
 
-from starter.settings import Settings
+from starter.runtime.settings import Settings
 from tests.integration.test_cli import cli_env, invoke_cli
 
 

@@ -11,8 +11,8 @@ from pydantic import SecretStr
 from temporalio.api.common.v1 import Payloads
 from temporalio.client import Client
 
-from starter.settings import Settings
-from starter.temporal_client import connect
+from starter.runtime.settings import Settings
+from starter.runtime.temporal_client import connect
 
 OLD_KEY = base64.b64encode(os.urandom(32)).decode()
 NEW_KEY = base64.b64encode(os.urandom(32)).decode()

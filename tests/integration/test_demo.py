@@ -7,7 +7,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from starter.demo_driver import DriverStats, drive_session, plans, start_session
+from starter.dev.demo_driver import DriverStats, drive_session, plans, start_session
 from store.models import Mark
 from tests.integration.api_helpers import wait_for_status
 from tests.integration.polling import eventually

@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
-from starter.devserver import free_port
-from starter.keys_service import KeyService, Role
+from domain.roles import Role
+from starter.dev.devserver import free_port
+from starter.services.keys import KeyService
 from tests.integration.api_helpers import fill_body, session_body, wait_for_status
 from tests.integration.polling import eventually
 
@@ -44,7 +45,7 @@ def stack(dev_server: str, database_url: str) -> Iterator[str]:
             sys.executable,
             "-m",
             "uvicorn",
-            "starter.api:create_app",
+            "starter.api.app:create_app",
             "--factory",
             "--port",
             str(port),

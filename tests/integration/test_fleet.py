@@ -24,7 +24,7 @@ from store.ledger import LedgerRepository, NewFill
 from store.market_marks import MarketMarkRepository, NewMarketMark
 from store.models import TradingSession
 from store.sessions import SessionRepository
-from tests.factories import session_values
+from tests.fixtures.factories import session_values
 
 D = Decimal
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)

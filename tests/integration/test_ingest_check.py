@@ -8,8 +8,9 @@ import httpx
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from domain.session import workflow_id_for
 from tests.integration.api_helpers import fill_body, session_body, wait_for_status
-from workflows.session import TradingSessionWorkflow, workflow_id_for
+from workflows.session import TradingSessionWorkflow
 
 
 def mark_body(price: str) -> dict[str, Any]:

@@ -10,8 +10,10 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from starter.key_cache import KeyCache
-from starter.keys_service import KeyService, Principal, Role
+from domain.roles import Role
+from starter.services.key_cache import KeyCache
+from starter.services.keys import KeyService
+from starter.services.principals import Principal
 from store.api_keys import ApiKeyRepository
 from store.models import ApiKey
 

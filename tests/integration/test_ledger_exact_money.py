@@ -18,7 +18,7 @@ from domain.positions import Side
 from store.ledger import LedgerRepository, NewFill
 from store.models import Fill, Position, TradingSession
 from store.sessions import SessionRepository
-from tests.factories import session_values
+from tests.fixtures.factories import session_values
 
 D = Decimal
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)

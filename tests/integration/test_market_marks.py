@@ -11,14 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from domain.messages import CheckRequest
+from domain.roles import Role
+from domain.session import workflow_id_for
+from domain.session_messages import CheckNowInput
 from domain.sweep import shard_of
-from starter.keys_service import KeyService, Role
-from starter.settings import Settings
+from starter.runtime.settings import Settings
+from starter.services.keys import KeyService
 from store.fleet import FleetRepository
 from store.models import MarketMark, TradingSession
 from tests.integration.api_helpers import fill_body, session_body, wait_for_status
-from workflows.session import workflow_id_for
 
 
 def new_symbol() -> str:
@@ -47,7 +48,7 @@ async def set_row(
         )
 
 
-async def check_requests(client: Client, session_id: str) -> list[CheckRequest]:
+async def check_requests(client: Client, session_id: str) -> list[CheckNowInput]:
     """The check_now signals the workflow received, decoded."""
     history = await client.get_workflow_handle(workflow_id_for(session_id)).fetch_history()
     found = []
@@ -57,7 +58,7 @@ async def check_requests(client: Client, session_id: str) -> list[CheckRequest]:
         attributes = event.workflow_execution_signaled_event_attributes
         if attributes.signal_name == "check_now":
             [request] = await client.data_converter.decode(
-                list(attributes.input.payloads), [CheckRequest]
+                list(attributes.input.payloads), [CheckNowInput]
             )
             found.append(request)
     return found
@@ -89,7 +90,7 @@ async def test_marks_past_a_sent_warning_do_not_wake_the_workflow_until_the_limi
     await api.post(f"/sessions/{session_id}/marks", json=mark(sym, "10"))  # loss 900
 
     assert await check_requests(dev_client, session_id) == [
-        CheckRequest(source="mark", reason="limit")
+        CheckNowInput(source="mark", reason="limit")
     ]
     await wait_for_status(api, session_id, {"LOSS_LIMIT"}, timeout=10)
 
@@ -110,7 +111,7 @@ async def test_a_fast_feed_wakes_the_workflow_once_per_window(
         await api.post(f"/sessions/{session_id}/marks", json=mark(sym, f"{15 - step * 0.1:.1f}"))
 
     assert await check_requests(dev_client, session_id) == [
-        CheckRequest(source="mark", reason="moved")
+        CheckNowInput(source="mark", reason="moved")
     ]
     body = (await api.get(f"/sessions/{session_id}")).json()
     assert body["last_checked_by"] == "mark"
@@ -158,7 +159,7 @@ async def test_a_market_batch_halts_the_breached_holders_and_wakes_their_workflo
     assert gate["open"] is False
     assert (await api.get(f"/sessions/{loose}/gate")).json()["open"] is True
     assert await check_requests(dev_client, tight) == [
-        CheckRequest(source="marks", reason="limit", gate_closed=True)
+        CheckNowInput(source="marks", reason="limit", gate_closed=True)
     ]
     assert await check_requests(dev_client, loose) == []
     assert await check_requests(dev_client, elsewhere) == []

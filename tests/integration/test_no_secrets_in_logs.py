@@ -16,14 +16,16 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from temporalio import activity
 
-from starter.keys_service import KeyService, Role, hash_key
-from starter.logging_setup import configure_logging
-from starter.settings import Settings
+from domain.roles import Role
+from starter.runtime.logging_setup import configure_logging
+from starter.runtime.settings import Settings
+from starter.services.keys import KeyService
+from starter.services.principals import hash_key
 from store.audit import AuditRepository
 from store.db import create_sessionmaker
 from store.models import AuditEvent
 from store.sessions import SessionRepository
-from tests.factories import session_values
+from tests.fixtures.factories import session_values
 from tests.integration.api_helpers import fill_body, session_body, wait_for_status
 
 

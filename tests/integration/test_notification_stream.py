@@ -12,15 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from domain.notifications import NotificationEvent, StreamCursor
-from starter.api import create_app
-from starter.settings import Settings
+from starter.api.app import create_app
+from starter.runtime.settings import Settings
 from store.listener import NotificationListener, asyncpg_dsn
 from store.models import Notification
 from store.notifications import NOTIFY_CHANNEL, NotificationRepository
+from tests.fixtures.notification_data import new_account, queue_notification, warning_payload
 from tests.integration.api_helpers import fill_body, session_body
 from tests.integration.polling import eventually
 from tests.integration.sse import open_stream, serve
-from tests.notification_data import new_account, queue_notification, warning_payload
 from worker import create_worker
 
 Sessionmaker = async_sessionmaker[AsyncSession]

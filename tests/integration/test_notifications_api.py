@@ -6,7 +6,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.notification_data import SECRET, deactivate, new_account, queue_notification
+from tests.fixtures.notification_data import SECRET, deactivate, new_account, queue_notification
 
 Sessionmaker = async_sessionmaker[AsyncSession]
 

@@ -9,15 +9,16 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowFailureError
 
-from activities.metrics import Metrics
-from domain.messages import SessionWorkflowInput
+from domain.roles import Role
+from domain.session_messages import SessionWorkflowInput
 from domain.status import SessionStatus
-from starter.api import create_app
-from starter.keys_service import KeyService, Role
-from starter.settings import Settings
+from starter.api.app import create_app
+from starter.runtime.metrics import Metrics
+from starter.runtime.settings import Settings
+from starter.services.keys import KeyService
 from store.audit import AuditRepository
 from store.sessions import SessionRepository
-from tests.factories import session_values, spec_from
+from tests.fixtures.factories import session_values, spec_from
 from tests.integration.polling import eventually
 from worker import create_worker
 from workflows.session import TradingSessionWorkflow

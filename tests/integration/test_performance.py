@@ -9,13 +9,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.performance import PerformanceActivities
-from domain.messages import SnapshotInput
 from domain.performance import PerformanceFigures, SnapshotKind, snapshot_key
 from domain.positions import Side
+from domain.session_messages import SnapshotInput
 from store.ledger import LedgerRepository, NewFill
 from store.performance import PerformanceRepository
 from store.sessions import SessionRepository
-from tests.factories import new_session_id, session_values
+from tests.fixtures.factories import new_session_id, session_values
 
 D = Decimal
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)

@@ -7,13 +7,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import ActivityEnvironment
 
 from activities.housekeeping import HousekeepingActivities
-from activities.metrics import Metrics
 from domain.housekeeping import PurgeInput
 from domain.status import SessionStatus
+from starter.runtime.metrics import Metrics
 from store.audit import AuditRepository
 from store.models import TradingSession
 from store.retention import PURGE_ACTION, purge_session_data, sessions_due_for_purge
-from tests.housekeeping_data import data_counts, seed_session
+from tests.fixtures.housekeeping_data import data_counts, seed_session
 
 NOW = datetime.now(UTC)
 CUTOFF = NOW - timedelta(days=30)

@@ -11,8 +11,8 @@ from temporalio.client import (
 )
 
 from domain.housekeeping import HousekeepingInput
-from starter.schedules import RETENTION_CATCHUP, ensure_schedules, retention_schedule_id
-from starter.settings import Settings
+from starter.runtime.schedules import RETENTION_CATCHUP, ensure_schedules, retention_schedule_id
+from starter.runtime.settings import Settings
 from tests.integration.polling import eventually
 
 

@@ -14,13 +14,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowFailureError
 
-from activities.metrics import Metrics
-from domain.messages import SessionWorkflowInput
-from starter.devserver import free_port
-from starter.settings import Settings
-from starter.telemetry import serve_metrics, temporal_runtime, tracer_provider
-from starter.temporal_client import connect
-from tests.factories import session_values, spec_from
+from domain.session_messages import SessionWorkflowInput
+from starter.dev.devserver import free_port
+from starter.runtime.metrics import Metrics
+from starter.runtime.settings import Settings
+from starter.runtime.telemetry import serve_metrics, temporal_runtime, tracer_provider
+from starter.runtime.temporal_client import connect
+from tests.fixtures.factories import session_values, spec_from
 from tests.integration.polling import eventually
 from worker import create_worker
 from workflows.session import TradingSessionWorkflow

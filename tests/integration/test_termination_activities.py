@@ -14,16 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import ActivityEnvironment
 
 from activities.broker import PaperBroker
-from activities.termination import HALT_CHANNEL, TerminationActivities
-from domain.messages import StepInput
+from activities.termination import TerminationActivities
 from domain.positions import Side
 from domain.status import EndReason, SessionStatus
+from domain.termination_messages import StepInput
+from store.algorithms import HALT_CHANNEL
 from store.audit import AuditRepository
 from store.ledger import LedgerRepository, NewFill
 from store.models import Fill, Order, Position
 from store.sessions import SessionRepository
 from store.termination import PortfolioRepository
-from tests.factories import session_values
+from tests.fixtures.factories import session_values
 
 D = Decimal
 Sessionmaker = async_sessionmaker[AsyncSession]

@@ -16,7 +16,6 @@ from activities.performance import PerformanceActivities
 from activities.session import SessionActivities
 from activities.termination import TerminationActivities
 from activities.termination_sequence import TerminationSequenceActivities
-from domain.messages import StepInput
 from domain.positions import Side
 from domain.status import SessionStatus
 from domain.termination import (
@@ -26,12 +25,13 @@ from domain.termination import (
     RunStepsResult,
     TerminationStep,
 )
+from domain.termination_messages import StepInput
 from store.ledger import LedgerRepository
 from store.sessions import SessionRepository
 from store.termination import TerminationStepRepository
-from tests.factories import new_session_id
+from tests.fixtures.factories import new_session_id
+from tests.fixtures.notification_data import deactivate, subscribe
 from tests.integration.test_termination_activities import actions, active_session, fill, trade
-from tests.notification_data import deactivate, subscribe
 
 D = Decimal
 Sessionmaker = async_sessionmaker[AsyncSession]

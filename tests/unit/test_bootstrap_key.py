@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from starter.bootstrap_key import KEY_FILE, announce, write_key_file
+from starter.dev.bootstrap_key import KEY_FILE, announce, write_key_file
 
 KEY = "tsk_abc123.s3cr3t-half-of-the-key"
 

@@ -6,7 +6,7 @@ import os
 import pytest
 from temporalio.api.common.v1 import Payload
 
-from starter.codec import ENCODING, KEY_ID_METADATA, CodecError, EncryptionCodec, parse_keys
+from starter.runtime.codec import ENCODING, KEY_ID_METADATA, CodecError, EncryptionCodec, parse_keys
 
 
 def _key() -> bytes:

@@ -1,7 +1,7 @@
 """`make run` with several worker processes: each gets metrics ports of its own."""
 
-from starter.dev import _worker_metrics_env
-from starter.settings import Settings
+from starter.dev.stack import ROOT, _worker_metrics_env
+from starter.runtime.settings import Settings
 
 
 def test_each_worker_gets_the_configured_ports_shifted_by_two() -> None:
@@ -33,3 +33,7 @@ def test_a_metrics_endpoint_switched_off_stays_off_for_every_worker() -> None:
     assert _worker_metrics_env(settings, 1) == {
         "TRADING_WORKER_APP_METRICS_ADDRESS": "127.0.0.1:9467"
     }
+
+
+def test_the_stack_starts_the_worker_of_this_checkout() -> None:
+    assert (ROOT / "worker.py").is_file()

@@ -9,24 +9,24 @@ from pydantic import BaseModel, ValidationError
 
 from domain.positions import Position, Side, apply_fill, unrealized_pnl
 from domain.text import is_forbidden_char
-from starter.keys_api import CreateKeyRequest
-from starter.schemas import (
-    ExtendDeadlineRequest,
-    FillRequest,
-    MarkRequest,
-    SetLossLimitRequest,
-    StartSessionRequest,
-    TerminateRequest,
+from starter.api.schemas import (
+    CreateKeyBody,
+    ExtendDeadlineBody,
+    FillBody,
+    MarkBody,
+    SetLossLimitBody,
+    StartSessionBody,
+    TerminateBody,
 )
 
 MODELS: list[type[BaseModel]] = [
-    StartSessionRequest,
-    TerminateRequest,
-    ExtendDeadlineRequest,
-    SetLossLimitRequest,
-    FillRequest,
-    MarkRequest,
-    CreateKeyRequest,
+    StartSessionBody,
+    TerminateBody,
+    ExtendDeadlineBody,
+    SetLossLimitBody,
+    FillBody,
+    MarkBody,
+    CreateKeyBody,
 ]
 FIELDS = st.sampled_from(
     ["session_id", "account_id", "algorithm_id", "end_time", "loss_limit", "warning_thresholds",

@@ -11,8 +11,8 @@ import pytest
 from temporalio import activity, workflow
 from temporalio.testing import ActivityEnvironment
 
-from starter.logging_setup import JsonFormatter, configure_logging
-from starter.settings import Settings
+from starter.runtime.logging_setup import JsonFormatter, configure_logging
+from starter.runtime.settings import Settings
 
 
 class Lines(logging.Handler):

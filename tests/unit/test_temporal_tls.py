@@ -6,9 +6,9 @@ from pydantic import SecretStr
 from temporalio.client import TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from starter.codec import EncryptionCodec
-from starter.settings import Settings
-from starter.temporal_client import data_converter, tls_config
+from starter.runtime.codec import EncryptionCodec
+from starter.runtime.settings import Settings
+from starter.runtime.temporal_client import data_converter, tls_config
 
 
 def test_tls_config_reads_ca_client_pair_and_server_name_from_files(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from starter.registration import register_search_attributes
+from starter.runtime.registration import register_search_attributes
 from worker import create_worker
 
 

@@ -8,9 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from domain.messages import SessionResult, SessionWorkflowInput
+from domain.session_messages import SessionResult, SessionWorkflowInput
 from store.sessions import SessionRepository
-from tests.factories import session_values, spec_from
+from tests.fixtures.factories import session_values, spec_from
 from workflows.session import TradingSessionWorkflow
 
 Handle = WorkflowHandle[TradingSessionWorkflow, SessionResult]

@@ -20,16 +20,16 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.controls import SessionControlActivities
 from activities.session import SessionActivities
-from domain.messages import (
+from domain.session_messages import (
     CheckInput,
-    CheckRequest,
+    CheckNowInput,
     ExtendDeadlineInput,
+    GateChangeInput,
     GateInput,
-    GateRequest,
     LimitChangeInput,
     PnlSnapshot,
     SetLossLimitInput,
-    TerminationRequest,
+    TerminateInput,
 )
 from domain.status import EndReason
 from store.audit import AuditRepository
@@ -135,7 +135,7 @@ async def test_a_termination_ends_a_session_whose_handler_is_stuck(
 
     await handle.signal(
         TradingSessionWorkflow.request_termination,
-        TerminationRequest(reason="desk closed", actor="op-bob"),
+        TerminateInput(reason="desk closed", actor="op-bob"),
     )
     result = await handle.result()
 
@@ -176,11 +176,11 @@ async def test_the_terminate_update_refuses_a_session_already_ending(
     await asyncio.sleep(0.5)
 
     view = await handle.execute_update(
-        TradingSessionWorkflow.terminate, TerminationRequest(reason="desk closed", actor="op-a")
+        TradingSessionWorkflow.terminate, TerminateInput(reason="desk closed", actor="op-a")
     )
     with pytest.raises(WorkflowUpdateFailedError) as second:
         await handle.execute_update(
-            TradingSessionWorkflow.terminate, TerminationRequest(reason="again", actor="op-b")
+            TradingSessionWorkflow.terminate, TerminateInput(reason="again", actor="op-b")
         )
     result = await handle.result()
 
@@ -195,7 +195,7 @@ async def test_pause_and_resume_updates_refuse_what_changes_nothing(
     time_env: WorkflowEnvironment, sessionmaker: Sessionmaker, task_queue: str
 ) -> None:
     handle, _ = await start_session(time_env, sessionmaker, task_queue)
-    request = GateRequest(actor="op-jane", reason="news")
+    request = GateChangeInput(actor="op-jane", reason="news")
 
     with pytest.raises(WorkflowUpdateFailedError) as not_paused:
         await handle.execute_update(TradingSessionWorkflow.resume_trading, request)
@@ -203,7 +203,7 @@ async def test_pause_and_resume_updates_refuse_what_changes_nothing(
     with pytest.raises(WorkflowUpdateFailedError) as again:
         await handle.execute_update(TradingSessionWorkflow.pause_trading, request)
     await handle.execute_update(
-        TradingSessionWorkflow.terminate, TerminationRequest(reason="done", actor="op-jane")
+        TradingSessionWorkflow.terminate, TerminateInput(reason="done", actor="op-jane")
     )
 
     assert "not paused" in str(not_paused.value.cause)
@@ -261,7 +261,7 @@ async def test_a_gate_change_the_database_refuses_is_reported_and_the_session_go
         await failures_recorded(sessionmaker, values["id"], 1)  # the signal's change gave up
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await handle.execute_update(
-                TradingSessionWorkflow.pause_trading, GateRequest(actor="op-upd")
+                TradingSessionWorkflow.pause_trading, GateChangeInput(actor="op-upd")
             )
         view = await handle.query(TradingSessionWorkflow.get_status)
         result = await handle.result()
@@ -293,7 +293,7 @@ async def test_a_wake_that_arrives_during_a_check_survives_continue_as_new(
             time_env, sessionmaker, queue, continue_as_new_after_checks=1
         )
         first_run = (await handle.describe()).run_id
-        await handle.signal(TradingSessionWorkflow.check_now, CheckRequest(source="mark"))
+        await handle.signal(TradingSessionWorkflow.check_now, CheckNowInput(source="mark"))
         await asyncio.sleep(0.3)  # the check has read: no loss yet
         await record_losing_trade(sessionmaker, values["id"], Decimal(600))  # 60 % of 1000
         # Lowering the limit below the loss asks for a check; it lands in the run that is

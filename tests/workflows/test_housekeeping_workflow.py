@@ -8,7 +8,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.housekeeping import HousekeepingInput
 from domain.status import SessionStatus
-from tests.housekeeping_data import data_counts, seed_session
+from tests.fixtures.housekeeping_data import data_counts, seed_session
 from workflows.housekeeping import HousekeepingWorkflow
 
 

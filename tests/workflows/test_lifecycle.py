@@ -10,12 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from domain.messages import (
-    CheckRequest,
+from domain.session_messages import (
+    CheckNowInput,
     ExtendDeadlineInput,
-    GateRequest,
+    GateChangeInput,
     SetLossLimitInput,
-    TerminationRequest,
+    TerminateInput,
 )
 from domain.status import EndReason
 from store.audit import AuditRepository
@@ -44,7 +44,7 @@ async def losing_signal(
     handle: Handle, sessionmaker: async_sessionmaker[AsyncSession], session_id: str, loss: int
 ) -> None:
     await record_losing_trade(sessionmaker, session_id, Decimal(loss))
-    await handle.signal(TradingSessionWorkflow.check_now, CheckRequest(source="fill"))
+    await handle.signal(TradingSessionWorkflow.check_now, CheckNowInput(source="fill"))
 
 
 async def checks_reach(handle: Handle, checks: int) -> None:
@@ -71,7 +71,7 @@ async def gate_becomes(
 async def terminate(handle: Handle) -> None:
     await handle.signal(
         TradingSessionWorkflow.request_termination,
-        TerminationRequest(reason="test over", actor="op-test"),
+        TerminateInput(reason="test over", actor="op-test"),
     )
     await handle.result()
 
@@ -101,7 +101,7 @@ async def test_loss_warning_is_sent_once_even_across_later_checks(
 
     await losing_signal(handle, sessionmaker, values["id"], 850)  # 85 % of 1000
     for _ in range(6):  # six more wakes (a sweep or a mark finding the loss moved)
-        await handle.signal(TradingSessionWorkflow.check_now, CheckRequest(source="sweep"))
+        await handle.signal(TradingSessionWorkflow.check_now, CheckNowInput(source="sweep"))
         await checks_reach(handle, _ + 2)
     view = await handle.query(TradingSessionWorkflow.get_status)
     await terminate(handle)
@@ -130,7 +130,7 @@ async def test_warnings_are_not_repeated_after_continue_as_new(
     await checks_reach(handle, 1)
     # A second wake makes two checks in this run: the next loop continues as new, carrying
     # the warnings sent and this wake.
-    await handle.signal(TradingSessionWorkflow.check_now, CheckRequest(source="sweep"))
+    await handle.signal(TradingSessionWorkflow.check_now, CheckNowInput(source="sweep"))
 
     result = await handle.result()
     await keep_history(handle, "continued_as_new")
@@ -255,10 +255,12 @@ async def test_pause_closes_the_gate_and_resume_reopens_it_while_the_clock_runs(
     )
     await wait_until_active(handle)
 
-    await handle.signal(TradingSessionWorkflow.pause, GateRequest(actor="op-jane", reason="news"))
+    await handle.signal(
+        TradingSessionWorkflow.pause, GateChangeInput(actor="op-jane", reason="news")
+    )
     paused = await handle.query(TradingSessionWorkflow.get_status)
     assert await gate_becomes(sessionmaker, values["id"], open_=False)
-    await handle.signal(TradingSessionWorkflow.resume, GateRequest(actor="op-jane"))
+    await handle.signal(TradingSessionWorkflow.resume, GateChangeInput(actor="op-jane"))
     resumed = await handle.query(TradingSessionWorkflow.get_status)
     assert await gate_becomes(sessionmaker, values["id"], open_=True)
     result = await handle.result()

@@ -11,23 +11,23 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.notifications import NotificationActivities
-from domain.messages import NotificationRef
 from domain.notifications import (
     DELIVERY_MAX_ATTEMPTS,
     DeliverNotificationInput,
     DeliveryResult,
     notification_workflow_id,
 )
+from domain.session_messages import NotificationRef
 from store.models import Alert, Notification, WebhookDelivery
 from store.webhooks import WebhookRepository
-from tests.notification_data import (
+from tests.fixtures.notification_data import (
     SECRET,
     deactivate,
     new_account,
     queue_notification,
     subscribe,
 )
-from tests.webhook_receiver import webhook_receiver
+from tests.fixtures.webhook_receiver import webhook_receiver
 from workflows.notifications import NotificationDeliveryWorkflow
 
 Sessionmaker = async_sessionmaker[AsyncSession]

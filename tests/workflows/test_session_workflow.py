@@ -7,8 +7,8 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from domain.messages import TerminationRequest
 from domain.positions import Side
+from domain.session_messages import TerminateInput
 from domain.status import EndReason, SessionStatus
 from store.audit import AuditRepository
 from store.ledger import LedgerRepository, NewFill
@@ -88,12 +88,12 @@ async def test_manual_termination_ends_session_with_actor_and_reason(
 
     await handle.signal(
         TradingSessionWorkflow.request_termination,
-        TerminationRequest(reason="desk closing early", actor="op-jane"),
+        TerminateInput(reason="desk closing early", actor="op-jane"),
     )
     # A second request does not replace the first one's reason or actor.
     await handle.signal(
         TradingSessionWorkflow.request_termination,
-        TerminationRequest(reason="again", actor="op-bob"),
+        TerminateInput(reason="again", actor="op-bob"),
     )
     result = await handle.result()
     await keep_history(handle, "terminated_by_operator")
@@ -147,7 +147,7 @@ async def test_pending_session_terminated_before_start_never_activates(
     )
     await handle.signal(
         TradingSessionWorkflow.request_termination,
-        TerminationRequest(reason="cancelled before the open", actor="op-jane"),
+        TerminateInput(reason="cancelled before the open", actor="op-jane"),
     )
 
     result = await handle.result()

@@ -14,19 +14,20 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.testing import WorkflowEnvironment
 
 from activities.broker import ClosingFill, PaperBroker
-from domain.messages import CheckRequest, RetryCleanupRequest, TerminationRequest
 from domain.notifications import notification_workflow_id
 from domain.positions import Side
+from domain.session_messages import CheckNowInput, TerminateInput
 from domain.status import EndReason, SessionStatus
 from domain.termination import RunStepsResult, TerminationStep
+from domain.termination_messages import RetryCleanupInput
 from store.audit import AuditRepository
 from store.ledger import LedgerRepository, NewFill
 from store.models import Position
 from store.notifications import NotificationRepository
 from store.sessions import SessionRepository
 from store.termination import AlertRepository, PortfolioRepository, TerminationStepRepository
-from tests.notification_data import SECRET, deactivate, new_account, subscribe
-from tests.webhook_receiver import webhook_receiver
+from tests.fixtures.notification_data import SECRET, deactivate, new_account, subscribe
+from tests.fixtures.webhook_receiver import webhook_receiver
 from tests.workflows.helpers import start_session
 from tests.workflows.histories import keep_history
 from tests.workflows.test_session_workflow import wait_until_active
@@ -60,7 +61,7 @@ async def test_breach_winds_the_session_down_in_order_flat_and_settled(
     await wait_until_active(handle)
 
     await buy_and_mark(sessionmaker, values["id"], "80")  # unrealized -200 > limit 150
-    await handle.signal(TradingSessionWorkflow.check_now, CheckRequest(source="mark"))
+    await handle.signal(TradingSessionWorkflow.check_now, CheckNowInput(source="mark"))
     result = await handle.result()
     await keep_history(handle, "breach_terminated_flat")
 
@@ -176,7 +177,7 @@ async def test_a_subscriber_gets_the_ended_webhook_handed_over_by_the_last_call(
             await wait_until_active(handle)
             await handle.signal(
                 TradingSessionWorkflow.request_termination,
-                TerminationRequest(reason="desk closed", actor="op-jane"),
+                TerminateInput(reason="desk closed", actor="op-jane"),
             )
             await handle.result()
             async with sessionmaker() as db:
@@ -238,7 +239,7 @@ async def test_a_step_that_gives_up_leaves_cleanup_failed_until_an_operator_retr
     handle, values = await start_session(time_env, sessionmaker, queue, loss_limit=D(150))
     await wait_until_active(handle)
     await buy_and_mark(sessionmaker, values["id"], "80")
-    await handle.signal(TradingSessionWorkflow.check_now, CheckRequest(source="mark"))
+    await handle.signal(TradingSessionWorkflow.check_now, CheckNowInput(source="mark"))
 
     for _ in range(12):  # an hour, in short skips: long enough for every retry to be spent
         await time_env.sleep(timedelta(minutes=5))
@@ -249,7 +250,7 @@ async def test_a_step_that_gives_up_leaves_cleanup_failed_until_an_operator_retr
     broker.link_up = True
     await handle.execute_update(
         TradingSessionWorkflow.retry_cleanup,
-        RetryCleanupRequest(actor="op-jane", reason="broker link restored"),
+        RetryCleanupInput(actor="op-jane", reason="broker link restored"),
     )
     result = await handle.result()
     await keep_history(handle, "cleanup_failed_then_retried")
@@ -311,7 +312,7 @@ async def test_each_termination_step_has_its_own_retry_budget(
         await buy_and_mark(sessionmaker, values["id"], "95")
         await handle.signal(
             TradingSessionWorkflow.request_termination,
-            TerminationRequest(reason="desk closed", actor="op-jane"),
+            TerminateInput(reason="desk closed", actor="op-jane"),
         )
         result = await handle.result()
 

@@ -1,0 +1,1 @@
+"""The HTTP API: the app factory (``starter.api.app``), its routers, auth and HTTP models."""

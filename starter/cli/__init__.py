@@ -1,0 +1,1 @@
+"""``sessionctl``, the operators' command line (``starter.cli.app``)."""

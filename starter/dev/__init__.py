@@ -1,0 +1,1 @@
+"""The embedded stack for a laptop: dev server, stack runner (``python -m starter.dev``), demo."""

@@ -1,0 +1,1 @@
+"""What every process needs: settings, logging, telemetry, metrics, the Temporal client, codec."""

@@ -1,0 +1,1 @@
+"""What the API and the CLI do: one service class per resource, over the store's repositories."""

@@ -1,0 +1,146 @@
+"""Fills and marks: recorded under the session's row lock and checked as they arrive.
+
+Every fill and mark gets the loss check at once, in the transaction that records it, and
+the row remembers it (``last_checked_at``/``_by``). Only a loss the workflow must hear of
+(``domain.sweep.wake_reason``: the limit, an unsent warning, LossUsedPct moved) wakes it,
+and at most once per ``TRADING_INGEST_WAKE_WINDOW_SECONDS`` unless the limit is reached.
+"""
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from domain.limits import session_loss
+from domain.session import is_open
+from domain.session_messages import CheckNowInput
+from domain.sweep import CheckSource, WakeReason, wake_reason
+from starter.api.schemas import FillBody, FillOut, MarkBody, MarkOut
+from starter.runtime.metrics import Metrics
+from starter.runtime.settings import Settings
+from starter.services.errors import ConflictError
+from starter.services.marks import refuse_future_mark
+from starter.services.sessions import session_handle, session_row
+from store.fleet import FleetRepository
+from store.ledger import LedgerRepository, NewFill
+from store.models import TradingSession
+from store.sessions import SessionRepository
+from workflows.session import TradingSessionWorkflow
+
+log = logging.getLogger(__name__)
+
+
+class TradeService:
+    """A session's fills and marks, each checked in the transaction that records it."""
+
+    def __init__(
+        self,
+        client: Client,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        metrics: Metrics,
+    ) -> None:
+        self.client = client
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self.metrics = metrics
+
+    async def record_fill(self, session_id: str, request: FillBody) -> tuple[FillOut, bool]:
+        """Apply a fill once under the session's row lock and check the loss it leaves."""
+        fill = NewFill(
+            fill_id=request.fill_id,
+            symbol=request.symbol,
+            side=request.side,
+            quantity=request.quantity,
+            price=request.price,
+            fee=request.fee,
+            executed_at=request.executed_at or datetime.now(UTC),
+        )
+        wake: WakeReason | None = None
+        async with self.sessionmaker.begin() as db:
+            ledger = LedgerRepository(db)
+            existing = await ledger.get_fill(session_id, request.fill_id)
+            session = None if existing is not None else await _lock_open_session(db, session_id)
+            row, created = await ledger.apply_fill(session_id, fill)
+            if not created and not _same_fill(row, fill):
+                raise ConflictError(
+                    f"fill {request.fill_id!r} was already recorded with other values",
+                    field="fill_id",
+                )
+            if created and session is not None:
+                wake = await self._check_loss(db, session, CheckSource.FILL)
+            out = FillOut.model_validate(row)
+        out.duplicate = not created
+        if wake is not None:
+            await self._wake(session_id, CheckSource.FILL, wake)
+        return out, created
+
+    async def record_mark(self, session_id: str, request: MarkBody) -> MarkOut:
+        """Record a mark price and check the loss it leaves; a mark dated ahead is refused."""
+        now = datetime.now(UTC)
+        refuse_future_mark(request.marked_at, now, self.settings, "marked_at")
+        marked_at = request.marked_at or now
+        async with self.sessionmaker.begin() as db:
+            session = await _lock_open_session(db, session_id)
+            await LedgerRepository(db).add_mark(
+                session_id, request.symbol, request.price, marked_at
+            )
+            wake = await self._check_loss(db, session, CheckSource.MARK)
+        if wake is not None:
+            await self._wake(session_id, CheckSource.MARK, wake)
+        return MarkOut(
+            session_id=session_id, symbol=request.symbol, price=request.price, marked_at=marked_at
+        )
+
+    async def _check_loss(
+        self, db: AsyncSession, session: TradingSession, source: CheckSource
+    ) -> WakeReason | None:
+        """The check a fill or mark gets at once, under the row lock that serialises them, so it
+        sees every event before it; the row records it. Returns why the workflow must be woken,
+        or None: not needed, or already woken within the window (a reached limit always wakes)."""
+        figures = await LedgerRepository(db).pnl(session.id)
+        loss = session_loss(figures.realized_pnl, figures.unrealized_pnl)
+        reason = wake_reason(
+            loss,
+            session.loss_limit,
+            session.warning_thresholds,
+            session.loss_warnings_sent,
+            session.published_loss_pct,
+        )
+        now = datetime.now(UTC)
+        session.last_checked_at = now
+        session.last_checked_by = source.value
+        if reason is not None:
+            window = timedelta(seconds=self.settings.ingest_wake_window_seconds)
+            claimed = await FleetRepository(db).claim_wakes(
+                {session.id: reason}, now, window, source
+            )
+            reason = reason if claimed else None
+        self.metrics.ingest_checks.labels(source.value, "quiet" if reason is None else "woke").inc()
+        return reason
+
+    async def _wake(self, session_id: str, source: CheckSource, reason: WakeReason) -> None:
+        # The data is committed already; if the signal is lost the sweep still sees it.
+        try:
+            await session_handle(self.client, session_id).signal(
+                TradingSessionWorkflow.check_now,
+                CheckNowInput(source=source.value, reason=reason.value),
+            )
+        except RPCError as err:
+            log.warning("could not wake session %s: %s", session_id, err.message)
+
+
+async def _lock_open_session(db: AsyncSession, session_id: str) -> TradingSession:
+    row = await session_row(SessionRepository(db), session_id, for_update=True)
+    if not is_open(row.status):
+        raise ConflictError(f"session {session_id!r} is {row.status}: it takes no more trades")
+    return row
+
+
+def _same_fill(row: object, fill: NewFill) -> bool:
+    return all(
+        getattr(row, name) == getattr(fill, name)
+        for name in ("symbol", "side", "quantity", "price", "fee")
+    )
