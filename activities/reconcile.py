@@ -18,7 +18,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.session_messages import CheckNowInput, SessionSpec, SessionState, SessionWorkflowInput
+from domain.session_messages import CheckNowInput, SessionState, SessionWorkflowInput
 from domain.status import EndReason, SessionStatus
 from domain.sweep import OVERDUE_GRACE, RepairKind
 from starter.runtime.metrics import Metrics
@@ -26,6 +26,7 @@ from store.audit import AuditRepository
 from store.fleet import FleetRepository
 from store.models import TradingSession
 from store.reconcile import ReconcileRepository
+from store.sessions import spec_of
 from store.termination import AlertRepository
 from workflows import search_attributes
 
@@ -117,17 +118,12 @@ class Reconciler:
         )
         # A new run of the session's own workflow winds it down: the same idempotent steps,
         # and the session's history in the Web UI tells what happened.
-        await client.start_workflow(
-            SESSION_WORKFLOW_TYPE,
-            self._input(row, state),
-            id=row.workflow_id,
-            task_queue=task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            search_attributes=search_attributes.initial(
-                row.account_id, row.algorithm_id, row.end_time
-            ),
-            static_summary=f"Session {row.id}: wound down by the reconciler ({reason.value})",
+        await self._start_run(
+            client,
+            task_queue,
+            row,
+            state,
+            summary=f"Session {row.id}: wound down by the reconciler ({reason.value})",
         )
         return RepairKind.ORPHANED
 
@@ -136,17 +132,7 @@ class Reconciler:
     ) -> RepairKind:
         """A PENDING row whose workflow was never started: start it as the API would."""
         try:
-            await client.start_workflow(
-                SESSION_WORKFLOW_TYPE,
-                self._input(row, None),
-                id=row.workflow_id,
-                task_queue=task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                search_attributes=search_attributes.initial(
-                    row.account_id, row.algorithm_id, row.end_time
-                ),
-            )
+            await self._start_run(client, task_queue, row, None)
         except RPCError as err:
             detail = f"its workflow could not be started: {err.message}"
             async with self.sessionmaker.begin() as db:
@@ -156,19 +142,32 @@ class Reconciler:
         await self._record(row, RepairKind.STARTED, "its workflow had never started", close=False)
         return RepairKind.STARTED
 
-    def _input(self, row: TradingSession, state: SessionState | None) -> SessionWorkflowInput:
-        return SessionWorkflowInput(
-            spec=SessionSpec(
-                session_id=row.id,
-                account_id=row.account_id,
-                algorithm_id=row.algorithm_id,
-                start_time=row.start_time,
-                end_time=row.end_time,
-                loss_limit=row.loss_limit,
-                warning_thresholds=row.warning_thresholds,
+    async def _start_run(
+        self,
+        client: Client,
+        task_queue: str,
+        row: TradingSession,
+        state: SessionState | None,
+        *,
+        summary: str | None = None,
+    ) -> None:
+        """Start a run of the session's workflow: a wind-down run (``state`` says how it
+        ended) may follow a closed one; a first run never repeats one that ran."""
+        await client.start_workflow(
+            SESSION_WORKFLOW_TYPE,
+            SessionWorkflowInput(
+                spec=spec_of(row), max_session_seconds=self.max_session_seconds, state=state
             ),
-            max_session_seconds=self.max_session_seconds,
-            state=state,
+            id=row.workflow_id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE
+            if state is not None
+            else WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            search_attributes=search_attributes.initial(
+                row.account_id, row.algorithm_id, row.end_time
+            ),
+            static_summary=summary,
         )
 
     async def _record(

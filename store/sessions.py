@@ -10,6 +10,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.session_messages import SessionSpec
 from domain.status import SessionStatus, check_transition
 from domain.sweep import CheckSource
 from store.models import TradingSession
@@ -162,3 +163,16 @@ class SessionRepository:
             .where(TradingSession.id == session_id)
             .values(gate_open=open_, gate_reason=reason)
         )
+
+
+def spec_of(row: TradingSession) -> SessionSpec:
+    """The workflow's view of a stored session: what the API and the reconciler start it with."""
+    return SessionSpec(
+        session_id=row.id,
+        account_id=row.account_id,
+        algorithm_id=row.algorithm_id,
+        start_time=row.start_time,
+        end_time=row.end_time,
+        loss_limit=row.loss_limit,
+        warning_thresholds=row.warning_thresholds,
+    )

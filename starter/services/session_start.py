@@ -4,27 +4,19 @@ rule that a repeated start must describe the same session."""
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from domain.session_messages import SessionSpec, SessionWorkflowInput
+from domain.session_messages import SessionWorkflowInput
 from starter.api.schemas import StartSessionBody
 from starter.runtime.settings import Settings
 from starter.services.errors import ConflictError
 from store.models import TradingSession
+from store.sessions import spec_of
 from workflows import search_attributes
 from workflows.session import TradingSessionWorkflow
 
 
 def workflow_input(row: TradingSession, settings: Settings) -> SessionWorkflowInput:
     return SessionWorkflowInput(
-        spec=SessionSpec(
-            session_id=row.id,
-            account_id=row.account_id,
-            algorithm_id=row.algorithm_id,
-            start_time=row.start_time,
-            end_time=row.end_time,
-            loss_limit=row.loss_limit,
-            warning_thresholds=row.warning_thresholds,
-        ),
-        max_session_seconds=settings.max_session_hours * 3600,
+        spec=spec_of(row), max_session_seconds=settings.max_session_hours * 3600
     )
 
 
