@@ -10,6 +10,7 @@ from rich.text import Text
 
 from domain.session_messages import SessionView
 from domain.status import SessionStatus, is_terminal
+from starter.api.risk_schemas import KillSwitchOut
 from starter.api.schemas import GateOut, SessionOut
 
 STATUS_STYLES = {
@@ -149,3 +150,22 @@ def gate_line(gate: GateOut) -> Text:
         if gate.reason:
             line.append(f" ({gate.reason})")
     return line
+
+
+def kill_switch_details(switch: KillSwitchOut) -> RenderableType:
+    """A kill switch: its scope, who pressed it, and how far its sessions are."""
+    rows: list[tuple[str, str | Text]] = [
+        ("scope", switch.scope.describe()),
+        ("engaged", Text("yes", "red") if switch.engaged else Text("re-armed", "green")),
+        ("reason", switch.reason),
+        ("engaged by", f"{switch.engaged_by} at {moment(switch.engaged_at)}"),
+        ("sessions", f"{switch.sessions_targeted} closed, {switch.sessions_ended} ended"),
+        ("signalled", str(switch.signals_sent)),
+    ]
+    if switch.rearmed_at is not None:
+        rows.append(("re-armed by", f"{switch.rearmed_by} at {moment(switch.rearmed_at)}"))
+    if switch.winding_down:
+        rows.append(("winding down", ", ".join(switch.winding_down)))
+    for session_id, error in switch.signal_failures.items():
+        rows.append(("not reached", f"{session_id}: {error}"))
+    return _grid(f"Kill switch {switch.id}", rows)

@@ -51,6 +51,7 @@ from starter.services.errors import (
     ServiceError,
     UnavailableError,
 )
+from starter.services.kill_switch import refuse_if_engaged
 from starter.services.session_start import check_same_session, start_session_workflow
 from store.db import ping
 from store.fleet import FleetRepository
@@ -93,6 +94,8 @@ class SessionService:
                 known = await repo.find_by_idempotency_key(idempotency_key)
                 if known is not None:
                     return await self._ensure_started(known), False
+            # A scope under an engaged kill switch takes no new session (409).
+            await refuse_if_engaged(db, request.account_id, request.algorithm_id)
             session_id = request.session_id or uuid.uuid4().hex
             thresholds = request.warning_thresholds or [*DEFAULT_WARNING_THRESHOLDS]
             row, created = await repo.insert_if_absent(
