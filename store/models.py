@@ -98,6 +98,7 @@ class TradingSession(Base):
     order_limits: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     peak_equity: Mapped[Decimal] = mapped_column(server_default="0")
     trading_state: Mapped[str] = mapped_column(String(10), server_default="ACTIVE")
+    drawdown_warnings_sent: Mapped[list[float]] = mapped_column(JSONB, server_default="[]")
 
 
 class KillSwitch(Base):

@@ -58,7 +58,7 @@ class Services:
             metrics=metrics,
             sessions=SessionService(client, sessionmaker, settings, metrics=metrics),
             trades=TradeService(client, sessionmaker, settings, metrics),
-            orders=OrderService(sessionmaker),
+            orders=OrderService(sessionmaker, metrics),
             performance=PerformanceService(sessionmaker),
             marks=MarkService(client, sessionmaker, settings, metrics),
             keys=KeyService(sessionmaker, KeyCache(settings.api_key_cache_seconds)),

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from domain.kill_switch import KillScope, ScopeKind
 from domain.text import Actor, Identifier, Reason
-from starter.api.schemas import Body, Money
+from starter.api.schemas import Body, LimitUsage, SessionRiskOut
 
 
 class KillScopeBody(Body):
@@ -71,26 +71,6 @@ class KillSwitchOut(BaseModel):
     fanout_started: bool = Field(
         default=True, description="False if Temporal was unreachable: press again to retry."
     )
-
-
-class LimitUsage(BaseModel):
-    """One limit of a session: its value (None: off) and how much of it is used."""
-
-    name: str
-    limit: Money | None
-    value: Money | None = Field(description="The figure measured against the limit.")
-    used_pct: float | None
-
-
-class SessionRiskOut(BaseModel):
-    """Every limit of a session with its usage, and the trading state they lead to."""
-
-    trading_state: str
-    reducing_at: float | None
-    equity: Money
-    peak_equity: Money
-    limits: list[LimitUsage]
-    order_limits: dict[str, str]
 
 
 __all__ = [

@@ -23,6 +23,9 @@ def workflow_input(row: TradingSession, settings: Settings) -> SessionWorkflowIn
             end_time=row.end_time,
             loss_limit=row.loss_limit,
             warning_thresholds=row.warning_thresholds,
+            reducing_at=row.reducing_at,
+            max_drawdown=row.max_drawdown,
+            profit_target=row.profit_target,
         ),
         max_session_seconds=settings.max_session_hours * 3600,
     )

@@ -7,7 +7,8 @@
 - ``trading_sessions``: ``reducing_at`` (share of the loss limit where REDUCING starts),
   ``max_drawdown``, ``profit_target``, ``order_limits`` (the pre-trade checks),
   ``peak_equity`` (the running peak the drawdown is measured from) and ``trading_state`` (the
-  state the workflow last published: what the wake rules compare with).
+  state the workflow last published: what the wake rules compare with),
+  ``drawdown_warnings_sent`` (as ``loss_warnings_sent``, for the drawdown's warnings).
 - The ``risk`` API-key role.
 
 Revision ID: 0009
@@ -45,6 +46,10 @@ def upgrade() -> None:
     op.add_column(
         "trading_sessions",
         sa.Column("trading_state", sa.String(10), nullable=False, server_default="ACTIVE"),
+    )
+    op.add_column(
+        "trading_sessions",
+        sa.Column("drawdown_warnings_sent", JSONB, nullable=False, server_default="[]"),
     )
     op.create_table(
         "kill_switches",
@@ -97,6 +102,7 @@ def downgrade() -> None:
     op.drop_index("uq_kill_switches_engaged", "kill_switches")
     op.drop_table("kill_switches")
     for column in (
+        "drawdown_warnings_sent",
         "trading_state",
         "peak_equity",
         "order_limits",
