@@ -105,6 +105,14 @@ def session_details(session: SessionOut, *, expect_live: bool = True) -> Rendera
             ("end detail", session.end_detail or "-"),
             ("ended at", moment(session.ended_at)),
         ]
+    if session.risk is not None:
+        rows.append(("trading state", session.risk.trading_state))
+        for limit in session.risk.limits:
+            if limit.limit is not None:
+                used = "-" if limit.used_pct is None else f"{limit.used_pct:g}%"
+                rows.append((limit.name.replace("_", " "), f"{money(limit.limit)} ({used} used)"))
+        for name, value in session.risk.order_limits.items():
+            rows.append((name.replace("_", " "), value))
     parts: list[RenderableType] = [_grid(f"Session {session.id}", rows)]
     if session.live is not None:
         parts += [Text(""), live_details(session.live)]
