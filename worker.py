@@ -23,6 +23,7 @@ from activities.algorithm import AlgorithmControl, DatabaseAlgorithmControl
 from activities.broker import Broker, PaperBroker
 from activities.controls import SessionControlActivities
 from activities.housekeeping import HousekeepingActivities
+from activities.kill_switch import KillSwitchActivities
 from activities.notifications import NotificationActivities
 from activities.performance import PerformanceActivities
 from activities.refusals import DataErrorsAreRefusals
@@ -38,6 +39,7 @@ from starter.runtime.telemetry import serve_metrics, temporal_runtime
 from starter.runtime.temporal_client import connect
 from store.db import create_engine, create_sessionmaker
 from workflows.housekeeping import HousekeepingWorkflow
+from workflows.kill_switch import KillSwitchWorkflow
 from workflows.notifications import NotificationDeliveryWorkflow
 from workflows.session import TradingSessionWorkflow
 from workflows.sweep import FleetSweepWorkflow
@@ -85,6 +87,7 @@ def create_worker(
         outage_alert_after=outage_alert_after or DATABASE_OUTAGE_ALERT_AFTER,
         max_session_seconds=max_session_seconds,
     )
+    kill_switch = KillSwitchActivities(sessionmaker, metrics)
     return Worker(
         client,
         task_queue=task_queue,
@@ -93,6 +96,7 @@ def create_worker(
             FleetSweepWorkflow,
             HousekeepingWorkflow,
             NotificationDeliveryWorkflow,
+            KillSwitchWorkflow,
         ],
         # What the workflows call; the termination steps run inside ``run_steps``.
         activities=_replaced(
@@ -108,6 +112,7 @@ def create_worker(
                 termination.resume_cleanup,
                 sequence.run_steps,
                 sweep.sweep_shard,
+                kill_switch.signal_terminations,
                 housekeeping.purge_ended_sessions,
                 notifications.start_delivery,
                 notifications.list_delivery_targets,

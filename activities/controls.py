@@ -71,8 +71,12 @@ class SessionControlActivities:
                     },
                     dedupe_key=key,
                 )
-            if input.kind is WarningKind.LOSS:
-                await SessionRepository(db).add_loss_warning(input.session_id, input.threshold)
+            if input.kind in (WarningKind.LOSS, WarningKind.DRAWDOWN):
+                await SessionRepository(db).add_loss_warning(
+                    input.session_id,
+                    input.threshold,
+                    drawdown=input.kind is WarningKind.DRAWDOWN,
+                )
             notification_id = await NotificationRepository(db).id_for(key)
         activity.logger.info("warning sent: %s", message)
         return NotificationRef(notification_id=notification_id)

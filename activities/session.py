@@ -1,16 +1,18 @@
 """Activities that read and write a session's row: activate, check PnL, finish."""
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.refusals import refusal
 from domain.limits import session_loss
+from domain.risk import equity
 from domain.session import is_open
 from domain.session_messages import SYSTEM_ACTOR, ActivateInput, CheckInput, PnlSnapshot
 from domain.status import IllegalTransitionError, SessionStatus
-from domain.sweep import CheckSource, loss_used_pct
+from domain.sweep import CheckSource, loss_state, loss_used_pct
 from domain.termination_messages import FinishInput, FinishResult
 from starter.runtime.metrics import Metrics
 from store.audit import AuditRepository
@@ -68,10 +70,12 @@ class SessionActivities:
             async with self.sessionmaker.begin() as db:
                 figures = await LedgerRepository(db).pnl(input.session_id)
                 loss = session_loss(figures.realized_pnl, figures.unrealized_pnl)
-                await SessionRepository(db).record_check(
+                peak = await SessionRepository(db).record_check(
                     input.session_id,
                     CheckSource.WORKFLOW,
                     published_loss_pct=loss_used_pct(loss, input.loss_limit),
+                    trading_state=loss_state(loss, input.loss_limit, input.reducing_at),
+                    equity=equity(figures.realized_pnl, figures.unrealized_pnl),
                 )
         except SessionNotFoundError as err:
             raise refusal(err) from err
@@ -92,6 +96,7 @@ class SessionActivities:
             realized_pnl=figures.realized_pnl,
             unrealized_pnl=figures.unrealized_pnl,
             open_positions=figures.open_positions,
+            peak_equity=peak if peak is not None else Decimal(0),
         )
 
     async def _raise_outage_alert(

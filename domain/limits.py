@@ -11,6 +11,7 @@ DEFAULT_WARNING_THRESHOLDS = (0.8,)
 class WarningKind(StrEnum):
     TIME = "TIME"
     LOSS = "LOSS"
+    DRAWDOWN = "DRAWDOWN"  # of max_drawdown (domain.risk)
 
 
 class Verdict(StrEnum):

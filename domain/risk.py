@@ -6,6 +6,7 @@ RiskEngine and SEC 15c3-5 / MiFID II RTS 6 Art. 15; drawdown from peak equity fr
 risk models; the profit target from Hummingbot's kill switch (it works both ways).
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -131,3 +132,40 @@ def check_order(
     if limits.max_open_orders is not None and context.open_orders >= limits.max_open_orders:
         return Refusal.MAX_OPEN_ORDERS
     return None
+
+
+_DECIMAL_LIMITS = ("max_quantity", "max_notional", "price_collar_pct")
+_COUNT_LIMITS = ("max_orders_per_second", "max_open_orders")
+
+
+def order_limits_from(values: Mapping[str, object]) -> OrderLimits:
+    """A session's pre-trade checks as stored (strings in JSON; absent or None: off)."""
+
+    def get(name: str) -> object:
+        value = values.get(name)
+        return None if value is None or value == "" else value
+
+    decimals = {n: None if get(n) is None else Decimal(str(get(n))) for n in _DECIMAL_LIMITS}
+    counts = {n: None if get(n) is None else int(str(get(n))) for n in _COUNT_LIMITS}
+    return OrderLimits(**decimals, **counts)  # type: ignore[arg-type]
+
+
+def order_limits_dict(limits: OrderLimits) -> dict[str, str]:
+    """What is stored and shown: the limits that are on, as plain strings."""
+    names = (*_DECIMAL_LIMITS, *_COUNT_LIMITS)
+    return {
+        n: format(v, "f") if isinstance(v, Decimal) else str(v)
+        for n in names
+        if (v := getattr(limits, n)) is not None
+    }
+
+
+def merge_order_limits(asked: Mapping[str, object], defaults: OrderLimits) -> OrderLimits:
+    """The session's own limits where it set them, the settings' defaults elsewhere."""
+    own = order_limits_from(asked)
+    return OrderLimits(
+        **{
+            n: getattr(own, n) if getattr(own, n) is not None else getattr(defaults, n)
+            for n in (*_DECIMAL_LIMITS, *_COUNT_LIMITS)
+        }
+    )

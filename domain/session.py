@@ -104,6 +104,15 @@ def view_of(spec: SessionSpec, state: SessionState, now: datetime) -> SessionVie
         loss_warnings_sent=state.loss_warnings_sent,
         end_reason=state.end_reason,
         ended_at=state.ended_at,
+        trading_state=state.trading_state,
+        reducing_at=spec.reducing_at,
+        max_drawdown=spec.max_drawdown,
+        drawdown=state.drawdown,
+        drawdown_used=(
+            None if spec.max_drawdown is None else float(state.drawdown / spec.max_drawdown)
+        ),
+        peak_equity=state.peak_equity,
+        profit_target=spec.profit_target,
     )
 
 

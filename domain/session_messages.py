@@ -57,6 +57,10 @@ class SessionSpec(BaseModel):
     end_time: datetime
     loss_limit: Decimal
     warning_thresholds: list[float] = Field(default_factory=lambda: [*DEFAULT_WARNING_THRESHOLDS])
+    # Risk controls (domain.risk); None turns one off.
+    reducing_at: float | None = None  # share of the loss limit where REDUCING starts
+    max_drawdown: Decimal | None = None
+    profit_target: Decimal | None = None
 
 
 class TerminateInput(BaseModel):
@@ -105,6 +109,12 @@ class SessionState(BaseModel):
     # or opens the gate again.
     gate_closed_on_breach: bool = False
     pending_termination: TerminateInput | None = None
+    # domain.risk.TradingState as last published, and how often it changed (audit keys).
+    trading_state: str = "ACTIVE"
+    trading_state_changes: int = 0
+    peak_equity: Decimal = Decimal(0)
+    drawdown: Decimal = Decimal(0)
+    drawdown_warnings_sent: list[float] = Field(default_factory=list)
     end_reason: EndReason | None = None
     end_detail: str | None = None
     ended_by: str | None = None
@@ -139,8 +149,17 @@ class SessionView(BaseModel):
     loss_warnings_sent: list[float] = Field(default_factory=list)
     end_reason: EndReason | None
     ended_at: datetime | None
+    trading_state: str = "ACTIVE"
+    reducing_at: float | None = None
+    max_drawdown: Decimal | None = None
+    drawdown: Decimal = Decimal(0)
+    drawdown_used: float | None = None
+    peak_equity: Decimal = Decimal(0)
+    profit_target: Decimal | None = None
 
-    @field_serializer("loss_limit", "loss", "realized_pnl", "unrealized_pnl")
+    @field_serializer(
+        "loss_limit", "loss", "realized_pnl", "unrealized_pnl", "drawdown", "peak_equity"
+    )
     def _plain_decimal(self, value: Decimal) -> str:
         return plain_money(value)
 
@@ -166,6 +185,8 @@ class CheckInput(BaseModel):
 
     session_id: str
     loss_limit: Decimal
+    # The session's REDUCING share: the activity records the trading state the loss leads to.
+    reducing_at: float | None = None
 
 
 class PnlSnapshot(BaseModel):
@@ -175,6 +196,8 @@ class PnlSnapshot(BaseModel):
     realized_pnl: Decimal
     unrealized_pnl: Decimal
     open_positions: int
+    # The running peak of equity as the store keeps it (this check's equity included).
+    peak_equity: Decimal = Decimal(0)
 
 
 class CheckNowInput(BaseModel):

@@ -26,11 +26,20 @@ class EndReason(StrEnum):
     ORPHANED = "ORPHANED"
     # A session whose workflow could never be started.
     START_FAILED = "START_FAILED"
+    # Risk controls (domain.risk): equity fell max_drawdown below its peak; equity reached the
+    # profit target; the account's daily loss limit was reached across its sessions.
+    DRAWDOWN_LIMIT = "DRAWDOWN_LIMIT"
+    PROFIT_TARGET = "PROFIT_TARGET"
+    ACCOUNT_LOSS_LIMIT = "ACCOUNT_LOSS_LIMIT"
 
     @property
     def final_status(self) -> SessionStatus:
-        if self in (EndReason.ORPHANED, EndReason.START_FAILED):
+        """A risk limit's breach ends LOSS_LIMIT, a profit target TERMINATED; ``end_reason``
+        keeps the exact cause."""
+        if self in (EndReason.ORPHANED, EndReason.START_FAILED, EndReason.PROFIT_TARGET):
             return SessionStatus.TERMINATED
+        if self in (EndReason.DRAWDOWN_LIMIT, EndReason.ACCOUNT_LOSS_LIMIT):
+            return SessionStatus.LOSS_LIMIT
         return SessionStatus(self.value)
 
 

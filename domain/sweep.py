@@ -7,6 +7,7 @@ warning or a moved ``LossUsedPct`` wakes it, and its own check stays authoritati
 """
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -14,6 +15,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from domain.limits import loss_used
+from domain.risk import drawdown, drawdown_used, profit_target_reached, trading_state
 
 # The Web UI filter on LossUsedPct is true to within this many points (and one interval).
 LOSS_PCT_MOVE = 5.0
@@ -24,6 +26,7 @@ class WakeReason(StrEnum):
 
     LIMIT = "limit"
     WARNING = "warning"
+    STATE = "state"  # the trading state the loss leads to is not the one published
     MOVED = "moved"
 
 
@@ -52,19 +55,58 @@ def loss_used_pct(loss: Decimal, loss_limit: Decimal) -> float:
     return float(round(100 * loss_used(loss, loss_limit)))
 
 
+def loss_state(loss: Decimal, loss_limit: Decimal, reducing_at: float | None) -> str:
+    """The trading state the loss alone leads to (ACTIVE or REDUCING), as a stored name."""
+    return trading_state(
+        halted=False, loss=loss, loss_limit=loss_limit, reducing_at=reducing_at
+    ).value
+
+
+@dataclass(frozen=True)
+class RiskFigures:
+    """What the drawdown and profit-target rules need: equity, its peak, the limits, and the
+    drawdown thresholds already warned about."""
+
+    equity: Decimal
+    peak_equity: Decimal
+    max_drawdown: Decimal | None = None
+    profit_target: Decimal | None = None
+    drawdown_warned: tuple[float, ...] = ()
+
+    def limit_reached(self) -> bool:
+        if self.max_drawdown is not None and (
+            drawdown(self.peak_equity, self.equity) >= self.max_drawdown
+        ):
+            return True
+        return profit_target_reached(self.equity, self.profit_target)
+
+    def warning_due(self, thresholds: list[float]) -> bool:
+        if self.max_drawdown is None:
+            return False
+        used = drawdown_used(self.peak_equity, self.equity, self.max_drawdown)
+        return any(used >= t and t not in self.drawdown_warned for t in thresholds)
+
+
 def wake_reason(
     loss: Decimal,
     loss_limit: Decimal,
     thresholds: list[float],
     warned: list[float],
     published_pct: float,
+    reducing_at: float | None = None,
+    published_state: str = "ACTIVE",
+    risk: RiskFigures | None = None,
 ) -> WakeReason | None:
     """Whether a session's workflow must hear of the loss now, and why; None if not."""
     used = loss_used(loss, loss_limit)
-    if loss >= loss_limit:
+    if loss >= loss_limit or (risk is not None and risk.limit_reached()):
         return WakeReason.LIMIT
     if any(used >= t and t not in warned for t in thresholds):
         return WakeReason.WARNING
+    if risk is not None and risk.warning_due(thresholds):
+        return WakeReason.WARNING
+    if reducing_at is not None and loss_state(loss, loss_limit, reducing_at) != published_state:
+        return WakeReason.STATE
     if abs(loss_used_pct(loss, loss_limit) - published_pct) >= LOSS_PCT_MOVE:
         return WakeReason.MOVED
     return None

@@ -16,7 +16,9 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Numeric,
+    Table,
     and_,
+    bindparam,
     cast,
     exists,
     func,
@@ -31,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.positions import MONEY_SCALE
 from domain.status import SessionStatus
-from domain.sweep import LOSS_PCT_MOVE, WakeReason, loss_used_pct, wake_reason
+from domain.sweep import LOSS_PCT_MOVE, RiskFigures, WakeReason, loss_used_pct, wake_reason
 from store.audit import AuditRepository
 from store.ledger import with_latest_mark
 from store.models import FleetSweep, Position, TradingSession
@@ -56,6 +58,27 @@ class SessionLoss:
     warning_thresholds: list[float]
     loss_warnings_sent: list[float]
     published_loss_pct: float
+    reducing_at: float | None = None
+    published_state: str = "ACTIVE"
+    peak_equity: Decimal = Decimal(0)
+    max_drawdown: Decimal | None = None
+    profit_target: Decimal | None = None
+    drawdown_warnings_sent: tuple[float, ...] = ()
+
+    @property
+    def equity(self) -> Decimal:
+        return self.realized + self.unrealized
+
+    def risk(self) -> RiskFigures | None:
+        if self.max_drawdown is None and self.profit_target is None:
+            return None
+        return RiskFigures(
+            equity=self.equity,
+            peak_equity=max(self.peak_equity, self.equity),
+            max_drawdown=self.max_drawdown,
+            profit_target=self.profit_target,
+            drawdown_warned=self.drawdown_warnings_sent,
+        )
 
     @property
     def breached(self) -> bool:
@@ -74,6 +97,9 @@ class SessionLoss:
             self.warning_thresholds,
             self.loss_warnings_sent,
             self.published_loss_pct,
+            self.reducing_at,
+            self.published_state,
+            self.risk(),
         )
 
 
@@ -128,11 +154,39 @@ class FleetRepository:
                 warning_thresholds=list(row.warning_thresholds),
                 loss_warnings_sent=list(row.loss_warnings_sent),
                 published_loss_pct=row.published_loss_pct,
+                reducing_at=row.reducing_at,
+                published_state=row.trading_state,
+                peak_equity=row.peak_equity,
+                max_drawdown=row.max_drawdown,
+                profit_target=row.profit_target,
+                drawdown_warnings_sent=tuple(row.drawdown_warnings_sent),
             )
             for row in rows
             if row.id is not None
         ]
+        await self._raise_peaks(sessions)
         return FleetLosses(checked, sessions)
+
+    async def _raise_peaks(self, sessions: Sequence[SessionLoss]) -> None:
+        """The running peak of equity (domain.risk.drawdown) follows the market's marks too:
+        the statement returns every session whose equity passed its stored peak; one
+        executemany, in id order, raises them (never lowers: a racing check may be higher)."""
+        risen = sorted(
+            (
+                {"sid": s.session_id, "equity": s.equity}
+                for s in sessions
+                if s.equity > s.peak_equity
+            ),
+            key=lambda r: str(r["sid"]),
+        )
+        if risen:
+            table = cast_table(TradingSession.__table__)
+            stmt = (
+                update(table)
+                .where(table.c.id == bindparam("sid"))
+                .values(peak_equity=func.greatest(table.c.peak_equity, bindparam("equity")))
+            )
+            await self.db.execute(stmt, risen)
 
     async def close_gates(
         self, session_ids: Sequence[str], reason: str, *, cause: str | None = None
@@ -246,6 +300,12 @@ class FleetRepository:
         return {shard: at for shard, at in (await self.db.execute(stmt)).all()}
 
 
+def cast_table(table: object) -> Table:
+    """A model's Core table (executemany needs Core, not the ORM's bulk update by key)."""
+    assert isinstance(table, Table)
+    return table
+
+
 def _losses_statement(which: ColumnElement[bool]) -> Any:
     """checked (count of the ACTIVE sessions ``which`` selects) beside each that may need a
     wake; one row of NULLs with the count when none does."""
@@ -259,6 +319,12 @@ def _losses_statement(which: ColumnElement[bool]) -> Any:
             TradingSession.warning_thresholds,
             TradingSession.loss_warnings_sent,
             TradingSession.published_loss_pct,
+            TradingSession.reducing_at,
+            TradingSession.trading_state,
+            TradingSession.peak_equity,
+            TradingSession.max_drawdown,
+            TradingSession.profit_target,
+            TradingSession.drawdown_warnings_sent,
         )
         .where(TradingSession.status == SessionStatus.ACTIVE, which)
         .cte("chosen")
@@ -313,9 +379,52 @@ def _losses_statement(which: ColumnElement[bool]) -> Any:
         func.abs(100 * used - cast(losses.c.published_loss_pct, Numeric))
         >= Decimal(str(LOSS_PCT_MOVE)) - _PCT_SLACK
     )
+    # REDUCING from reducing_at of the limit: a session past it, or published REDUCING (it may
+    # be back under it), is left to domain.sweep to compare with what was published.
+    reducing_edge = and_(
+        losses.c.reducing_at.is_not(None),
+        or_(
+            losses.c.trading_state == "REDUCING",
+            used >= cast(losses.c.reducing_at, Numeric) - _THRESHOLD_SLACK,
+        ),
+    )
+    # Drawdown from the running peak (domain.risk.drawdown), the profit target, and a peak to
+    # raise: equity above the stored peak.
+    equity = losses.c.realized_pnl + losses.c.unrealized
+    peak = func.greatest(losses.c.peak_equity, equity, 0)
+    drawdown_used = (peak - equity) / losses.c.max_drawdown
+    dd_threshold = func.jsonb_array_elements(losses.c.warning_thresholds).table_valued("value")
+    drawdown_edge = and_(
+        losses.c.max_drawdown.is_not(None),
+        or_(
+            drawdown_used >= 1 - _THRESHOLD_SLACK,
+            exists()
+            .select_from(dd_threshold)
+            .where(
+                drawdown_used >= cast(dd_threshold.c.value, Numeric) - _THRESHOLD_SLACK,
+                not_(
+                    losses.c.drawdown_warnings_sent.contains(
+                        func.jsonb_build_array(dd_threshold.c.value)
+                    )
+                ),
+            ),
+        ),
+    )
+    target_reached = and_(losses.c.profit_target.is_not(None), equity >= losses.c.profit_target)
     candidates = (
         select(losses)
-        .where(or_(losses.c.loss >= losses.c.loss_limit, unwarned_threshold_reached, moved))
+        .where(
+            or_(
+                losses.c.loss >= losses.c.loss_limit,
+                unwarned_threshold_reached,
+                moved,
+                reducing_edge,
+                drawdown_edge,
+                target_reached,
+                # Only a drawdown limit needs the peak kept by the sweep and market marks.
+                and_(losses.c.max_drawdown.is_not(None), equity > losses.c.peak_equity),
+            )
+        )
         .subquery("candidates")
     )
     counted = select(func.count().label("checked")).select_from(chosen).subquery("counted")

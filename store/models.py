@@ -89,6 +89,56 @@ class TradingSession(Base):
     # The LossUsedPct the workflow last published, and the loss thresholds it warned about.
     published_loss_pct: Mapped[float] = mapped_column(Float, server_default="0")
     loss_warnings_sent: Mapped[list[float]] = mapped_column(JSONB, server_default="[]")
+    # Risk controls (migration 0009): the share of the loss limit where REDUCING starts, the
+    # drawdown limit and profit target, the pre-trade checks (domain.risk.OrderLimits as
+    # strings), the running peak of equity and the trading state the workflow last published.
+    reducing_at: Mapped[float | None] = mapped_column(Float)
+    max_drawdown: Mapped[Decimal | None]
+    profit_target: Mapped[Decimal | None]
+    order_limits: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    peak_equity: Mapped[Decimal] = mapped_column(server_default="0")
+    trading_state: Mapped[str] = mapped_column(String(10), server_default="ACTIVE")
+    drawdown_warnings_sent: Mapped[list[float]] = mapped_column(JSONB, server_default="[]")
+
+
+class KillSwitch(Base):
+    """An engagement of the emergency kill switch over a scope; engaged until re-armed."""
+
+    __tablename__ = "kill_switches"
+    # One engaged switch per scope (migration 0009): a second press finds the first.
+    __table_args__ = (
+        Index(
+            "uq_kill_switches_engaged",
+            "scope_kind",
+            text("coalesce(scope_value, '')"),
+            unique=True,
+            postgresql_where=text("rearmed_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    scope_kind: Mapped[str] = mapped_column(String(10))  # account | algorithm | all
+    scope_value: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    engaged_by: Mapped[str] = mapped_column(String(200))
+    engaged_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    sessions_targeted: Mapped[int] = mapped_column(server_default="0")
+    rearmed_at: Mapped[datetime | None]
+    rearmed_by: Mapped[str | None] = mapped_column(String(200))
+    rearm_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class KillSwitchSession(Base):
+    """A session a kill switch closed, and whether its workflow was told to terminate."""
+
+    __tablename__ = "kill_switch_sessions"
+
+    kill_switch_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("kill_switches.id", ondelete="CASCADE"), primary_key=True
+    )
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    signalled_at: Mapped[datetime | None]
+    signal_error: Mapped[str | None] = mapped_column(Text)
 
 
 class MarketMark(Base):

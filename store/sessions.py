@@ -1,7 +1,7 @@
 """Repository for trading_sessions rows. Never commits: the caller owns the transaction."""
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -36,6 +36,10 @@ class NewSession:
     workflow_id: str
     idempotency_key: str | None = None
     status: SessionStatus = SessionStatus.PENDING
+    reducing_at: float | None = None
+    max_drawdown: Decimal | None = None
+    profit_target: Decimal | None = None
+    order_limits: dict[str, str] = field(default_factory=dict)
 
 
 class SessionRepository:
@@ -128,26 +132,53 @@ class SessionRepository:
         return {status: count for status, count in (await self.db.execute(stmt)).all()}
 
     async def record_check(
-        self, session_id: str, source: CheckSource, *, published_loss_pct: float | None = None
-    ) -> None:
-        """Note a loss check of the session (and the LossUsedPct its workflow publishes)."""
+        self,
+        session_id: str,
+        source: CheckSource,
+        *,
+        published_loss_pct: float | None = None,
+        trading_state: str | None = None,
+        equity: Decimal | None = None,
+    ) -> Decimal | None:
+        """Note a loss check of the session (and the LossUsedPct and trading state its
+        workflow publishes); with ``equity``, raise the running peak to it and return it."""
         values: dict[str, Any] = {
             "last_checked_at": func.now(),
             "last_checked_by": source.value,
         }
         if published_loss_pct is not None:
             values["published_loss_pct"] = published_loss_pct
+        if trading_state is not None:
+            values["trading_state"] = trading_state
+        if equity is not None:
+            values["peak_equity"] = func.greatest(TradingSession.peak_equity, equity)
+            raised = (
+                update(TradingSession)
+                .where(TradingSession.id == session_id)
+                .values(**values)
+                .returning(TradingSession.peak_equity)
+            )
+            peak = (await self.db.execute(raised)).scalar_one_or_none()
+            if peak is None:
+                raise SessionNotFoundError(session_id)
+            return peak
         stmt = update(TradingSession).where(TradingSession.id == session_id).values(**values)
         if (await self.db.execute(stmt)).rowcount == 0:  # type: ignore[attr-defined]
             raise SessionNotFoundError(session_id)
+        return None
 
-    async def add_loss_warning(self, session_id: str, threshold: float) -> None:
-        """Remember a loss threshold as warned about, so the sweep never wakes for it again."""
-        warned = TradingSession.loss_warnings_sent
+    async def add_loss_warning(
+        self, session_id: str, threshold: float, *, drawdown: bool = False
+    ) -> None:
+        """Remember a loss (or drawdown) threshold as warned about, so the sweep never wakes
+        for it again."""
+        warned = (
+            TradingSession.drawdown_warnings_sent if drawdown else TradingSession.loss_warnings_sent
+        )
         await self.db.execute(
             update(TradingSession)
             .where(TradingSession.id == session_id, ~warned.contains([threshold]))
-            .values(loss_warnings_sent=warned.op("||")(func.jsonb_build_array(threshold)))
+            .values({warned: warned.op("||")(func.jsonb_build_array(threshold))})
         )
 
     async def change_limits(self, session_id: str, values: dict[str, Any]) -> None:
@@ -175,4 +206,7 @@ def spec_of(row: TradingSession) -> SessionSpec:
         end_time=row.end_time,
         loss_limit=row.loss_limit,
         warning_thresholds=row.warning_thresholds,
+        reducing_at=row.reducing_at,
+        max_drawdown=row.max_drawdown,
+        profit_target=row.profit_target,
     )

@@ -22,6 +22,9 @@ LOSS_USED_PCT = SearchAttributeKey.for_float("LossUsedPct")
 TIME_USED_PCT = SearchAttributeKey.for_float("TimeUsedPct")
 SESSION_DEADLINE = SearchAttributeKey.for_datetime("SessionDeadline")
 TERMINATION_REASON = SearchAttributeKey.for_keyword("TerminationReason")
+# Risk controls: ACTIVE / REDUCING / HALTED, and the share of max_drawdown used (if set).
+TRADING_STATE = SearchAttributeKey.for_keyword("TradingState")
+DRAWDOWN_USED_PCT = SearchAttributeKey.for_float("DrawdownUsedPct")
 
 TIME_USED_STEP_PCT = 5
 
@@ -33,6 +36,8 @@ ALL_KEYS = (
     TIME_USED_PCT,
     SESSION_DEADLINE,
     TERMINATION_REASON,
+    TRADING_STATE,
+    DRAWDOWN_USED_PCT,
 )
 
 # The names the Temporal CLI and the operator service use for each indexed value type.
@@ -110,11 +115,18 @@ def publish_state(
             LOSS_USED_PCT.name: pct,
             TIME_USED_PCT.name: time_pct,
             TERMINATION_REASON.name: state.end_reason.value if state.end_reason else None,
+            TRADING_STATE.name: state.trading_state,
+            DRAWDOWN_USED_PCT.name: (
+                None
+                if spec.max_drawdown is None
+                else float(round(100 * state.drawdown / spec.max_drawdown))
+            ),
         }
     )
     checked = f"{state.last_check_at:%H:%M:%S}" if state.last_check_at else "never"
     gate = "paused" if state.paused else "open"
     workflow.set_current_details(
         f"{state.status.value} · loss {pct:.0f} % of {plain_money(state.loss_limit)} · "
-        f"deadline {state.end_time:%H:%M:%S} UTC · gate {gate} · last own check {checked}"
+        f"deadline {state.end_time:%H:%M:%S} UTC · gate {gate} · {state.trading_state} · "
+        f"last own check {checked}"
     )

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from temporalio import workflow
@@ -27,6 +28,14 @@ with workflow.unsafe.imports_passed_through():
         time_used,
     )
     from domain.positions import plain_money
+    from domain.risk import (
+        TradingState,
+        drawdown,
+        drawdown_used,
+        equity,
+        profit_target_reached,
+        trading_state,
+    )
     from domain.session import TimeRefusal, check_extension, result_of, view_of
     from domain.session import workflow_id_for as _workflow_id_for
     from domain.session_messages import (
@@ -297,7 +306,9 @@ class TradingSessionWorkflow:
         state.check_requested = False
         gate_closed_on_breach, state.gate_closed_on_breach = state.gate_closed_on_breach, False
         try:
-            snapshot = await calls.check(self._spec, state.loss_limit, state.end_time)
+            snapshot = await calls.check(
+                self._spec, state.loss_limit, state.end_time, self._spec.reducing_at
+            )
         except CALL_FAILED as err:
             # The deadline wins over a database that does not answer; the sweep asks again.
             workflow.logger.warning("check of %s gave up: %s", self._spec.session_id, err)
@@ -308,6 +319,9 @@ class TradingSessionWorkflow:
         state.realized_pnl = snapshot.realized_pnl
         state.unrealized_pnl = snapshot.unrealized_pnl
         state.loss = session_loss(snapshot.realized_pnl, snapshot.unrealized_pnl)
+        now_equity = equity(snapshot.realized_pnl, snapshot.unrealized_pnl)
+        state.peak_equity = max(state.peak_equity, snapshot.peak_equity, now_equity)
+        state.drawdown = drawdown(state.peak_equity, now_equity)
         verdict = judge(workflow.now(), state.end_time, state.loss, state.loss_limit)
         if verdict is Verdict.LOSS_LIMIT:
             detail = f"loss {plain_money(state.loss)} reached limit {plain_money(state.loss_limit)}"
@@ -316,17 +330,81 @@ class TradingSessionWorkflow:
         if verdict is Verdict.EXPIRED:
             self._end(EndReason.EXPIRED, "deadline reached", SYSTEM_ACTOR)
             return
+        if self._risk_limit_reached(now_equity):
+            return
         if gate_closed_on_breach and not state.paused:
             await self._reopen_gate_after_unconfirmed_breach()
+        await self._note_trading_state()
         used = loss_used(state.loss, state.loss_limit)
         due = crossed_thresholds(used, self._spec.warning_thresholds, state.loss_warnings_sent)
         await self._warn(WarningKind.LOSS, due, used)
+        if self._spec.max_drawdown is not None:
+            used = drawdown_used(state.peak_equity, now_equity, self._spec.max_drawdown)
+            sent = state.drawdown_warnings_sent
+            due = crossed_thresholds(used, self._spec.warning_thresholds, sent)
+            await self._warn(WarningKind.DRAWDOWN, due, used)
         self._publish()
+
+    def _risk_limit_reached(self, now_equity: Decimal) -> bool:
+        """Drawdown from the peak at its limit, or the profit target reached: end now."""
+        spec, state = self._spec, self._state
+        if spec.max_drawdown is not None and state.drawdown >= spec.max_drawdown:
+            detail = (
+                f"drawdown {plain_money(state.drawdown)} from peak "
+                f"{plain_money(state.peak_equity)} reached limit {plain_money(spec.max_drawdown)}"
+            )
+            self._end(EndReason.DRAWDOWN_LIMIT, detail, SYSTEM_ACTOR)
+            return True
+        if profit_target_reached(now_equity, spec.profit_target):
+            assert spec.profit_target is not None  # reached means set
+            detail = (
+                f"equity {plain_money(now_equity)} reached the profit target "
+                f"{plain_money(spec.profit_target)}"
+            )
+            self._end(EndReason.PROFIT_TARGET, detail, SYSTEM_ACTOR)
+            return True
+        return False
+
+    def _trading_state(self) -> TradingState:
+        state = self._state
+        halted = (
+            state.paused
+            or state.status is not SessionStatus.ACTIVE
+            or state.end_reason is not None
+            or state.pending_termination is not None
+        )
+        return trading_state(
+            halted=halted,
+            loss=state.loss,
+            loss_limit=state.loss_limit,
+            reducing_at=self._spec.reducing_at,
+        )
+
+    async def _note_trading_state(self) -> None:
+        """A change of trading state the loss led to (ACTIVE <-> REDUCING) is audited; the
+        gate events audit HALTED (pause, halt)."""
+        state = self._state
+        new = self._trading_state().value
+        if new == state.trading_state:
+            return
+        old, state.trading_state = state.trading_state, new
+        state.trading_state_changes += 1
+        await calls.audit_request(
+            self._spec,
+            "trading_state.changed",
+            SYSTEM_ACTOR,
+            f"loss {plain_money(state.loss)} of limit {plain_money(state.loss_limit)}",
+            {"from": old, "to": new, "change": str(state.trading_state_changes)},
+        )
 
     async def _warn(self, kind: WarningKind, thresholds: list[float], used: float) -> None:
         """Send each threshold's warning once; the sent list travels in the state."""
         state = self._state
-        sent = state.time_warnings_sent if kind is WarningKind.TIME else state.loss_warnings_sent
+        sent = {
+            WarningKind.TIME: state.time_warnings_sent,
+            WarningKind.LOSS: state.loss_warnings_sent,
+            WarningKind.DRAWDOWN: state.drawdown_warnings_sent,
+        }[kind]
         for threshold in thresholds:
             try:
                 notification = await calls.record_warning(
@@ -431,6 +509,7 @@ class TradingSessionWorkflow:
             ) from err
 
     def _publish(self) -> None:
+        self._state.trading_state = self._trading_state().value
         sa.publish_state(self._search, self._spec, self._state, workflow.now())
 
 

@@ -104,11 +104,13 @@ async def activate(spec: SessionSpec) -> None:
     )
 
 
-async def check(spec: SessionSpec, loss_limit: Decimal, deadline: datetime) -> PnlSnapshot:
+async def check(
+    spec: SessionSpec, loss_limit: Decimal, deadline: datetime, reducing_at: float | None = None
+) -> PnlSnapshot:
     """Read the session's PnL and record the check; gives up at the deadline."""
     return await _local(
         SessionActivities.check_session,
-        CheckInput(session_id=spec.session_id, loss_limit=loss_limit),
+        CheckInput(session_id=spec.session_id, loss_limit=loss_limit, reducing_at=reducing_at),
         timeout=CHECK_TIMEOUT,
         retry_policy=DATABASE_RETRY,
         summary="check loss",

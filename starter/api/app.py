@@ -10,6 +10,7 @@ from starter.api import (
     health,
     jobs,
     keys,
+    kill_switch,
     marks,
     metrics,
     notifications,
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(keys.router)
     app.include_router(marks.router)
     app.include_router(codec.router)
+    app.include_router(kill_switch.router)
     install_cors(app, settings)
     app.add_middleware(
         BodySizeLimit,

@@ -29,6 +29,9 @@ class Permission(StrEnum):
     OPERATE = "operations"  # jobs, notifications, webhooks, payload codec
     MANAGE_KEYS = "keys.manage"
     MARKET_DATA = "marks.market"  # market prices per symbol, for every session holding them
+    KILL = "risk.kill"  # press the kill switch
+    REARM = "risk.rearm"  # re-arm it: unlock its scope
+    READ_RISK = "risk.read"  # kill switches, account risk figures
 
 
 _T, _S, _O, _A = Role.TRADER, Role.SERVICE, Role.OPERATOR, Role.ADMIN
@@ -43,6 +46,9 @@ ROLES: Mapping[Permission, frozenset[Role]] = {
     Permission.OPERATE: frozenset({_O, _A}),
     Permission.MANAGE_KEYS: frozenset({_A}),
     Permission.MARKET_DATA: frozenset({Role.MARKET_DATA, _A}),
+    Permission.KILL: frozenset({Role.RISK, _A}),
+    Permission.REARM: frozenset({_A}),
+    Permission.READ_RISK: frozenset({Role.RISK, _O, _A}),
 }
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <API key>`")
@@ -127,3 +133,6 @@ IngestTrades = Annotated[Principal, Depends(require_for_session(Permission.INGES
 Operate = Annotated[Principal, Depends(require(Permission.OPERATE))]
 ManageKeys = Annotated[Principal, Depends(require(Permission.MANAGE_KEYS))]
 MarketData = Annotated[Principal, Depends(require(Permission.MARKET_DATA))]
+Kill = Annotated[Principal, Depends(require(Permission.KILL))]
+Rearm = Annotated[Principal, Depends(require(Permission.REARM))]
+ReadRisk = Annotated[Principal, Depends(require(Permission.READ_RISK))]

@@ -18,6 +18,7 @@ from starter.runtime.settings import Settings
 from starter.services.jobs import JobService
 from starter.services.key_cache import KeyCache
 from starter.services.keys import KeyService
+from starter.services.kill_switch import KillSwitchService
 from starter.services.marks import MarkService
 from starter.services.notifications import NotificationService
 from starter.services.orders import OrderService
@@ -41,6 +42,7 @@ class Services:
     keys: KeyService
     notifications: NotificationService
     jobs: JobService
+    kill_switch: KillSwitchService
 
     @classmethod
     def build(
@@ -56,12 +58,13 @@ class Services:
             metrics=metrics,
             sessions=SessionService(client, sessionmaker, settings, metrics=metrics),
             trades=TradeService(client, sessionmaker, settings, metrics),
-            orders=OrderService(sessionmaker),
+            orders=OrderService(sessionmaker, metrics),
             performance=PerformanceService(sessionmaker),
             marks=MarkService(client, sessionmaker, settings, metrics),
             keys=KeyService(sessionmaker, KeyCache(settings.api_key_cache_seconds)),
             notifications=NotificationService(sessionmaker),
             jobs=JobService(client, sessionmaker, settings),
+            kill_switch=KillSwitchService(client, sessionmaker, settings, metrics),
         )
 
 
@@ -117,6 +120,10 @@ async def _jobs(request: Request) -> JobService:
     return (await _services(request)).jobs
 
 
+async def _kill_switch(request: Request) -> KillSwitchService:
+    return (await _services(request)).kill_switch
+
+
 ClientDep = Annotated[Client, Depends(_client)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
@@ -128,3 +135,4 @@ MarksDep = Annotated[MarkService, Depends(_marks)]
 KeysDep = Annotated[KeyService, Depends(_keys)]
 NotificationsDep = Annotated[NotificationService, Depends(_notifications)]
 JobsDep = Annotated[JobService, Depends(_jobs)]
+KillSwitchDep = Annotated[KillSwitchService, Depends(_kill_switch)]

@@ -23,6 +23,7 @@ from pydantic import (
 from domain.orders import OrderStatus
 from domain.performance import SnapshotKind
 from domain.positions import Side
+from domain.risk import TradingState
 from domain.roles import Role
 from domain.session_messages import SessionView
 from domain.status import SessionStatus
@@ -51,12 +52,39 @@ class StartSessionBody(Body):
     warning_thresholds: list[Annotated[float, Field(gt=0, lt=1)]] | None = Field(
         default=None, max_length=10, description="Fractions of time and loss that warn; [0.8]."
     )
+    reducing_at: Annotated[float, Field(gt=0, le=1)] | None = Field(
+        default=None,
+        description="Share of the loss limit from which only position-reducing orders pass "
+        "(REDUCING); unset: never.",
+    )
+    max_drawdown: Annotated[Amount, Field(gt=0)] | None = Field(
+        default=None, description="Ends the session DRAWDOWN_LIMIT this far below peak equity."
+    )
+    profit_target: Annotated[Amount, Field(gt=0)] | None = Field(
+        default=None, description="Ends the session PROFIT_TARGET when equity reaches it."
+    )
+    order_limits: "OrderLimitsBody | None" = Field(
+        default=None, description="Pre-trade checks; unset ones take the settings' defaults."
+    )
 
     @model_validator(mode="after")
     def _end_after_start(self) -> "StartSessionBody":
         if self.start_time is not None and self.end_time <= self.start_time:
             raise ValueError("end_time must be after start_time")
         return self
+
+
+class OrderLimitsBody(Body):
+    """The pre-trade checks of a session (domain.risk.OrderLimits); each optional."""
+
+    max_quantity: Annotated[Amount, Field(gt=0)] | None = None
+    max_notional: Annotated[Amount, Field(gt=0)] | None = None
+    price_collar_pct: Annotated[Amount, Field(gt=0)] | None = None
+    max_orders_per_second: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    max_open_orders: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+
+
+StartSessionBody.model_rebuild()
 
 
 class TerminateBody(Body):
@@ -130,6 +158,26 @@ class MarketMarksOut(BaseModel):
     sessions_woken: int = Field(description="Sessions whose workflow was signalled.")
 
 
+class LimitUsage(BaseModel):
+    """One limit of a session: its value (None: off) and how much of it is used."""
+
+    name: str
+    limit: Money | None
+    value: Money | None = Field(description="The figure measured against the limit.")
+    used_pct: float | None
+
+
+class SessionRiskOut(BaseModel):
+    """Every limit of a session with its usage, and the trading state they lead to."""
+
+    trading_state: str
+    reducing_at: float | None
+    equity: Money
+    peak_equity: Money
+    limits: list[LimitUsage]
+    order_limits: dict[str, str]
+
+
 class SessionOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -154,6 +202,7 @@ class SessionOut(BaseModel):
         default=None, description="By what: sweep, fill, mark or workflow."
     )
     live: SessionView | None = None
+    risk: SessionRiskOut | None = Field(default=None, description="Every limit with its usage.")
 
 
 class FillOut(BaseModel):
@@ -195,6 +244,11 @@ class GateOut(BaseModel):
     open: bool
     status: SessionStatus
     reason: str | None
+    trading_state: TradingState = Field(
+        default=TradingState.ACTIVE,
+        description="ACTIVE: any order; REDUCING: only orders that shrink a position; "
+        "HALTED: none.",
+    )
 
 
 # --- orders

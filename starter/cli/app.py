@@ -27,6 +27,7 @@ from starter.api.schemas import (
 )
 from starter.cli import keys as cli_keys
 from starter.cli import render
+from starter.cli import risk as cli_risk
 from starter.cli.runner import (
     EXIT_ERROR,
     EXIT_INVALID,
@@ -309,3 +310,6 @@ def dev() -> None:
 # The live demo keeps its own options and help (starter/dev/demo.py); sessionctl only names it.
 app.command("demo")(demo.main)
 app.add_typer(cli_keys.app, name="keys")
+app.command()(cli_risk.kill)
+app.command()(cli_risk.rearm)
+app.command("kill-status")(cli_risk.kill_status)

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from domain.session_messages import SessionView
 from domain.status import SessionStatus, is_terminal
+from starter.api.risk_schemas import KillSwitchOut
 from starter.api.schemas import GateOut, SessionOut
 
 STATUS_STYLES = {
@@ -104,6 +105,14 @@ def session_details(session: SessionOut, *, expect_live: bool = True) -> Rendera
             ("end detail", session.end_detail or "-"),
             ("ended at", moment(session.ended_at)),
         ]
+    if session.risk is not None:
+        rows.append(("trading state", session.risk.trading_state))
+        for limit in session.risk.limits:
+            if limit.limit is not None:
+                used = "-" if limit.used_pct is None else f"{limit.used_pct:g}%"
+                rows.append((limit.name.replace("_", " "), f"{money(limit.limit)} ({used} used)"))
+        for name, value in session.risk.order_limits.items():
+            rows.append((name.replace("_", " "), value))
     parts: list[RenderableType] = [_grid(f"Session {session.id}", rows)]
     if session.live is not None:
         parts += [Text(""), live_details(session.live)]
@@ -149,3 +158,22 @@ def gate_line(gate: GateOut) -> Text:
         if gate.reason:
             line.append(f" ({gate.reason})")
     return line
+
+
+def kill_switch_details(switch: KillSwitchOut) -> RenderableType:
+    """A kill switch: its scope, who pressed it, and how far its sessions are."""
+    rows: list[tuple[str, str | Text]] = [
+        ("scope", switch.scope.describe()),
+        ("engaged", Text("yes", "red") if switch.engaged else Text("re-armed", "green")),
+        ("reason", switch.reason),
+        ("engaged by", f"{switch.engaged_by} at {moment(switch.engaged_at)}"),
+        ("sessions", f"{switch.sessions_targeted} closed, {switch.sessions_ended} ended"),
+        ("signalled", str(switch.signals_sent)),
+    ]
+    if switch.rearmed_at is not None:
+        rows.append(("re-armed by", f"{switch.rearmed_by} at {moment(switch.rearmed_at)}"))
+    if switch.winding_down:
+        rows.append(("winding down", ", ".join(switch.winding_down)))
+    for session_id, error in switch.signal_failures.items():
+        rows.append(("not reached", f"{session_id}: {error}"))
+    return _grid(f"Kill switch {switch.id}", rows)

@@ -105,6 +105,25 @@ class Metrics:
             ["table"],
             registry=r,
         )
+        # Risk controls (issue 16).
+        self.order_refusals = Counter(
+            "trading_order_refusals",
+            "Orders the pre-trade checks refused, by reason code (domain.risk.Refusal).",
+            ["reason"],
+            registry=r,
+        )
+        self.kill_switch_signals = Counter(
+            "trading_kill_switch_signals",
+            "Termination signals the kill switch's fan-out sent, by outcome (sent, failed).",
+            ["outcome"],
+            registry=r,
+        )
+        self.kill_switch_engagements = Counter(
+            "trading_kill_switch_engagements",
+            "Kill switch presses, by scope kind (account, algorithm, all).",
+            ["scope"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         """The registry in the Prometheus text exposition format."""

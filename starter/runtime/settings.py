@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.risk import OrderLimits
 from store.db import asyncpg_url
 
 ENV_PREFIX = "TRADING_"
@@ -123,6 +124,28 @@ class Settings(BaseSettings):
         description="How far in the future a mark's marked_at may lie (the sender's clock "
         "may run ahead); a later one is refused, or it would hide every later real price.",
     )
+    # Pre-trade checks (domain.risk.check_order): defaults for sessions that set none.
+    default_max_order_quantity: Decimal | None = Field(
+        default=None, gt=0, description="Largest quantity of one order; unset: no limit."
+    )
+    default_max_order_notional: Decimal | None = Field(
+        default=None,
+        gt=0,
+        description="Largest notional (quantity x limit price, or the latest mark) of one "
+        "order; unset: no limit.",
+    )
+    default_price_collar_pct: Decimal | None = Field(
+        default=None,
+        gt=0,
+        description="A limit price must lie within this many percent of the symbol's latest "
+        "mark; unset: no collar.",
+    )
+    default_max_orders_per_second: int | None = Field(
+        default=None, ge=1, description="Most orders a session may place per second; unset: any."
+    )
+    default_max_open_orders: int | None = Field(
+        default=None, ge=1, description="Most OPEN orders a session may hold; unset: any."
+    )
     ingest_wake_window_seconds: float = Field(
         default=1.0,
         ge=0,
@@ -210,6 +233,16 @@ class Settings(BaseSettings):
     @property
     def resolved_temporal_address(self) -> str:
         return self.temporal_address or f"127.0.0.1:{self.dev_temporal_port}"
+
+    def default_order_limits(self) -> OrderLimits:
+        """The pre-trade checks of a session that sets none of its own."""
+        return OrderLimits(
+            max_quantity=self.default_max_order_quantity,
+            max_notional=self.default_max_order_notional,
+            price_collar_pct=self.default_price_collar_pct,
+            max_orders_per_second=self.default_max_orders_per_second,
+            max_open_orders=self.default_max_open_orders,
+        )
 
     def resolved_database_url(self) -> str:
         """The configured URL, or the embedded server's (started if it is not running)."""

@@ -4,6 +4,7 @@ import contextlib
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -11,7 +12,15 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from domain.limits import DEFAULT_WARNING_THRESHOLDS
+from domain.limits import DEFAULT_WARNING_THRESHOLDS, session_loss
+from domain.risk import (
+    TradingState,
+    drawdown,
+    equity,
+    merge_order_limits,
+    order_limits_dict,
+    trading_state,
+)
 from domain.session import (
     OPEN_STATUSES,
     TimeRefusal,
@@ -36,8 +45,10 @@ from starter.api.schemas import (
     ExtendDeadlineBody,
     GateChangeBody,
     GateOut,
+    LimitUsage,
     RetryCleanupBody,
     SessionOut,
+    SessionRiskOut,
     SetLossLimitBody,
     StartSessionBody,
     TerminateBody,
@@ -51,9 +62,11 @@ from starter.services.errors import (
     ServiceError,
     UnavailableError,
 )
+from starter.services.kill_switch import refuse_if_engaged
 from starter.services.session_start import check_same_session, start_session_workflow
 from store.db import ping
 from store.fleet import FleetRepository
+from store.ledger import LedgerRepository, PnlFigures
 from store.models import TradingSession
 from store.sessions import NewSession, SessionNotFoundError, SessionRepository
 from workflows.session import TradingSessionWorkflow
@@ -93,6 +106,8 @@ class SessionService:
                 known = await repo.find_by_idempotency_key(idempotency_key)
                 if known is not None:
                     return await self._ensure_started(known), False
+            # A scope under an engaged kill switch takes no new session (409).
+            await refuse_if_engaged(db, request.account_id, request.algorithm_id)
             session_id = request.session_id or uuid.uuid4().hex
             thresholds = request.warning_thresholds or [*DEFAULT_WARNING_THRESHOLDS]
             row, created = await repo.insert_if_absent(
@@ -106,6 +121,15 @@ class SessionService:
                     warning_thresholds=sorted(set(thresholds)),
                     idempotency_key=idempotency_key,
                     workflow_id=workflow_id_for(session_id),
+                    reducing_at=request.reducing_at,
+                    max_drawdown=request.max_drawdown,
+                    profit_target=request.profit_target,
+                    order_limits=order_limits_dict(
+                        merge_order_limits(
+                            request.order_limits.model_dump() if request.order_limits else {},
+                            self.settings.default_order_limits(),
+                        )
+                    ),
                 )
             )
             if not created:
@@ -135,7 +159,9 @@ class SessionService:
         async with self.sessionmaker() as db:
             row = await session_row(SessionRepository(db), session_id)
             sweeps = await FleetRepository(db).last_sweeps(self.settings.sweep_shards)
+            figures = await LedgerRepository(db).pnl(session_id)
         out = session_out(row, sweeps, self.settings.sweep_shards)
+        out.risk = risk_of(row, figures)
         if not is_terminal(out.status):
             out.live = await self.live_status(session_id)
         return out
@@ -239,10 +265,14 @@ class SessionService:
         return await self.get_session(session_id)
 
     async def gate(self, session_id: str) -> GateOut:
-        """Open only while the session is ACTIVE and not paused or halting."""
+        """Open only while the session is ACTIVE and not paused or halting; its trading state
+        says whether only position-reducing orders pass (REDUCING)."""
         async with self.sessionmaker() as db:
             row = await session_row(SessionRepository(db), session_id)
-        return gate_of(row)
+            figures = await LedgerRepository(db).pnl(session_id)
+        gate = gate_of(row)
+        gate.trading_state = state_of(row, figures)
+        return gate
 
     async def _require_running(self, session_id: str) -> TradingSession:
         async with self.sessionmaker() as db:
@@ -329,6 +359,55 @@ def session_out(row: TradingSession, sweeps: dict[int, datetime], shards: int) -
     ):
         out.last_checked_at, out.last_checked_by = swept_at, CheckSource.SWEEP.value
     return out
+
+
+def state_of(row: TradingSession, figures: PnlFigures) -> TradingState:
+    """The session's trading state now: HALTED with its gate closed, else from its loss."""
+    return trading_state(
+        halted=not gate_of(row).open,
+        loss=session_loss(figures.realized_pnl, figures.unrealized_pnl),
+        loss_limit=row.loss_limit,
+        reducing_at=row.reducing_at,
+    )
+
+
+def risk_of(row: TradingSession, figures: PnlFigures) -> SessionRiskOut:
+    """Every limit of the session with its usage, from the stored row and live PnL."""
+    loss = session_loss(figures.realized_pnl, figures.unrealized_pnl)
+    now_equity = equity(figures.realized_pnl, figures.unrealized_pnl)
+    peak = max(row.peak_equity, now_equity)
+    fall = drawdown(peak, now_equity)
+
+    def pct(value: Decimal, limit: Decimal | None) -> float | None:
+        return None if limit is None else round(float(100 * value / limit), 2)
+
+    return SessionRiskOut(
+        trading_state=state_of(row, figures).value,
+        reducing_at=row.reducing_at,
+        equity=now_equity,
+        peak_equity=peak,
+        limits=[
+            LimitUsage(
+                name="loss_limit",
+                limit=row.loss_limit,
+                value=loss,
+                used_pct=pct(loss, row.loss_limit),
+            ),
+            LimitUsage(
+                name="max_drawdown",
+                limit=row.max_drawdown,
+                value=fall,
+                used_pct=pct(fall, row.max_drawdown),
+            ),
+            LimitUsage(
+                name="profit_target",
+                limit=row.profit_target,
+                value=now_equity,
+                used_pct=pct(max(now_equity, Decimal(0)), row.profit_target),
+            ),
+        ],
+        order_limits=dict(row.order_limits),
+    )
 
 
 def gate_of(row: TradingSession) -> GateOut:

@@ -8,15 +8,17 @@ and at most once per ``TRADING_INGEST_WAKE_WINDOW_SECONDS`` unless the limit is 
 
 import logging
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 from domain.limits import session_loss
+from domain.risk import equity
 from domain.session import is_open
 from domain.session_messages import CheckNowInput
-from domain.sweep import CheckSource, WakeReason, wake_reason
+from domain.sweep import CheckSource, RiskFigures, WakeReason, wake_reason
 from starter.api.schemas import FillBody, FillOut, MarkBody, MarkOut
 from starter.runtime.metrics import Metrics
 from starter.runtime.settings import Settings
@@ -102,12 +104,18 @@ class TradeService:
         or None: not needed, or already woken within the window (a reached limit always wakes)."""
         figures = await LedgerRepository(db).pnl(session.id)
         loss = session_loss(figures.realized_pnl, figures.unrealized_pnl)
+        # The running peak of equity follows every fill and mark (domain.risk.drawdown).
+        now_equity = equity(figures.realized_pnl, figures.unrealized_pnl)
+        session.peak_equity = max(session.peak_equity, now_equity)
         reason = wake_reason(
             loss,
             session.loss_limit,
             session.warning_thresholds,
             session.loss_warnings_sent,
             session.published_loss_pct,
+            session.reducing_at,
+            session.trading_state,
+            risk_figures(session, now_equity),
         )
         now = datetime.now(UTC)
         session.last_checked_at = now
@@ -137,6 +145,19 @@ async def _lock_open_session(db: AsyncSession, session_id: str) -> TradingSessio
     if not is_open(row.status):
         raise ConflictError(f"session {session_id!r} is {row.status}: it takes no more trades")
     return row
+
+
+def risk_figures(session: TradingSession, now_equity: Decimal) -> RiskFigures | None:
+    """The drawdown and profit-target figures of a locked row, for the wake rules."""
+    if session.max_drawdown is None and session.profit_target is None:
+        return None
+    return RiskFigures(
+        equity=now_equity,
+        peak_equity=session.peak_equity,
+        max_drawdown=session.max_drawdown,
+        profit_target=session.profit_target,
+        drawdown_warned=tuple(session.drawdown_warnings_sent),
+    )
 
 
 def _same_fill(row: object, fill: NewFill) -> bool:

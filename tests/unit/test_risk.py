@@ -198,3 +198,77 @@ def test_open_orders_are_capped() -> None:
         )
         is None
     )
+
+
+# --- issue 16: wake rules, stored limits, kill scopes, end reasons ----------------------
+
+
+def test_a_loss_past_reducing_at_wakes_the_workflow_until_it_publishes_reducing() -> None:
+    from domain.sweep import WakeReason, wake_reason
+
+    args: tuple[Decimal, Decimal, list[float], list[float], float] = (
+        Decimal(600),
+        Decimal(1000),
+        [0.8],
+        [],
+        60.0,
+    )
+
+    assert wake_reason(*args, reducing_at=0.5, published_state="ACTIVE") is WakeReason.STATE
+    assert wake_reason(*args, reducing_at=0.5, published_state="REDUCING") is None
+    assert wake_reason(*args) is None
+
+
+def test_drawdown_at_its_limit_or_a_reached_target_wakes_as_a_limit() -> None:
+    from domain.sweep import RiskFigures, WakeReason, wake_reason
+
+    quiet: tuple[Decimal, Decimal, list[float], list[float], float] = (
+        Decimal(0),
+        Decimal(1000),
+        [0.8],
+        [],
+        0.0,
+    )
+    fallen = RiskFigures(equity=Decimal(90), peak_equity=Decimal(200), max_drawdown=Decimal(100))
+    near = RiskFigures(equity=Decimal(115), peak_equity=Decimal(200), max_drawdown=Decimal(100))
+    warned = RiskFigures(
+        equity=Decimal(115),
+        peak_equity=Decimal(200),
+        max_drawdown=Decimal(100),
+        drawdown_warned=(0.8,),
+    )
+    target = RiskFigures(equity=Decimal(50), peak_equity=Decimal(50), profit_target=Decimal(50))
+
+    assert wake_reason(*quiet, risk=fallen) is WakeReason.LIMIT  # 110 below the peak
+    assert wake_reason(*quiet, risk=near) is WakeReason.WARNING  # 85 % of 100
+    assert wake_reason(*quiet, risk=warned) is None
+    assert wake_reason(*quiet, risk=target) is WakeReason.LIMIT
+
+
+def test_session_order_limits_override_the_defaults_one_by_one() -> None:
+    from domain.risk import merge_order_limits, order_limits_dict
+
+    defaults = OrderLimits(max_quantity=Decimal(100), max_open_orders=10)
+
+    merged = merge_order_limits({"max_quantity": "5", "price_collar_pct": None}, defaults)
+
+    assert order_limits_dict(merged) == {"max_quantity": "5", "max_open_orders": "10"}
+
+
+def test_a_kill_scope_covers_its_account_its_algorithm_or_everything() -> None:
+    from domain.kill_switch import KillScope, ScopeKind
+
+    account = KillScope(kind=ScopeKind.ACCOUNT, value="A")
+    algorithm = KillScope(kind=ScopeKind.ALGORITHM, value="X")
+
+    assert (account.covers("A", "Y"), account.covers("B", "A")) == (True, False)
+    assert (algorithm.covers("B", "X"), algorithm.covers("X", "Y")) == (True, False)
+    assert KillScope(kind=ScopeKind.ALL).covers("any", "thing")
+
+
+def test_risk_end_reasons_leave_a_terminal_status() -> None:
+    from domain.status import EndReason, SessionStatus
+
+    assert EndReason.DRAWDOWN_LIMIT.final_status is SessionStatus.LOSS_LIMIT
+    assert EndReason.ACCOUNT_LOSS_LIMIT.final_status is SessionStatus.LOSS_LIMIT
+    assert EndReason.PROFIT_TARGET.final_status is SessionStatus.TERMINATED
