@@ -23,6 +23,7 @@ from activities.algorithm import AlgorithmControl, DatabaseAlgorithmControl
 from activities.broker import Broker, PaperBroker
 from activities.controls import SessionControlActivities
 from activities.housekeeping import HousekeepingActivities
+from activities.late_fills import LateFillActivities
 from activities.notifications import NotificationActivities
 from activities.performance import PerformanceActivities
 from activities.refusals import DataErrorsAreRefusals
@@ -38,6 +39,7 @@ from starter.runtime.telemetry import serve_metrics, temporal_runtime
 from starter.runtime.temporal_client import connect
 from store.db import create_engine, create_sessionmaker
 from workflows.housekeeping import HousekeepingWorkflow
+from workflows.late_fills import LateFillsWorkflow
 from workflows.notifications import NotificationDeliveryWorkflow
 from workflows.session import TradingSessionWorkflow
 from workflows.sweep import FleetSweepWorkflow
@@ -69,9 +71,9 @@ def create_worker(
     metrics = metrics or Metrics()
     http = http or httpx.AsyncClient()
     control = control or DatabaseAlgorithmControl(http)
-    termination = TerminationActivities(
-        sessionmaker, broker or PaperBroker(sessionmaker), http, metrics, control
-    )
+    broker = broker or PaperBroker(sessionmaker)
+    termination = TerminationActivities(sessionmaker, broker, http, metrics, control)
+    late_fills = LateFillActivities(sessionmaker, broker)
     housekeeping = HousekeepingActivities(sessionmaker, metrics)
     sessions = SessionActivities(sessionmaker, metrics, outage_alert_after=outage_alert_after)
     controls = SessionControlActivities(sessionmaker, metrics, control)
@@ -93,6 +95,7 @@ def create_worker(
             FleetSweepWorkflow,
             HousekeepingWorkflow,
             NotificationDeliveryWorkflow,
+            LateFillsWorkflow,
         ],
         # What the workflows call; the termination steps run inside ``run_steps``.
         activities=_replaced(
@@ -114,6 +117,7 @@ def create_worker(
                 notifications.deliver_webhook,
                 notifications.record_delivery_failure,
                 notifications.mark_notification_delivered,
+                late_fills.settle_late_fills,
             ],
             replace_activities,
         ),

@@ -43,3 +43,13 @@ class ForbiddenError(ServiceError):
 
     status_code = 403
     code = "forbidden"
+
+
+class LateFillRefusedError(ConflictError):
+    """A fill after the session's trading ended that is not one of its orders' executions:
+    ``unknown_order`` (no order named, or one the session never placed) or
+    ``order_overfilled`` (more than the order's quantity)."""
+
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message, field)
+        self.code = code
