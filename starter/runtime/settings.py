@@ -117,6 +117,18 @@ class Settings(BaseSettings):
         description="The sweep records a periodic performance snapshot of each session that "
         "traded this often.",
     )
+    halt_webhook_attempts: int = Field(
+        default=12,
+        ge=1,
+        description="Attempts of an algorithm's halt webhook (the halt itself is the gate and "
+        "the NOTIFY); then a `halt_webhook_failed` alert. 12 spans about 17 minutes.",
+    )
+    halt_webhook_first_retry_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="Wait after the halt webhook's first failed attempt; doubled after each "
+        "one, at most 5 minutes.",
+    )
     mark_clock_skew_seconds: float = Field(
         default=5.0,
         ge=0,
