@@ -21,6 +21,12 @@ class ConflictError(ServiceError):
     code = "conflict"
 
 
+class WorkflowClosedError(ConflictError):
+    """The session's row is open but its workflow has closed: it is not running."""
+
+    code = "workflow_closed"
+
+
 class InvalidRequestError(ServiceError):
     status_code = 422
     code = "validation_error"
