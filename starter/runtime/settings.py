@@ -117,6 +117,18 @@ class Settings(BaseSettings):
         description="The sweep records a periodic performance snapshot of each session that "
         "traded this often.",
     )
+    reconcile_interval_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="The fleet sweep compares open session rows with their workflows (and "
+        "finds ended sessions a late fill reopened) this often.",
+    )
+    reconcile_min_age_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="The reconciler leaves rows younger than this alone: the API inserts a "
+        "row, then starts its workflow.",
+    )
     halt_webhook_attempts: int = Field(
         default=12,
         ge=1,
