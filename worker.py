@@ -22,14 +22,16 @@ from temporalio.worker import Worker
 from activities.algorithm import AlgorithmControl, DatabaseAlgorithmControl
 from activities.broker import Broker, PaperBroker
 from activities.controls import SessionControlActivities
+from activities.halt_webhook import HaltWebhookActivities
 from activities.housekeeping import HousekeepingActivities
 from activities.kill_switch import KillSwitchActivities
+from activities.late_fills import LateFillActivities
 from activities.notifications import NotificationActivities
 from activities.performance import PerformanceActivities
 from activities.refusals import DataErrorsAreRefusals
 from activities.session import DATABASE_OUTAGE_ALERT_AFTER, SessionActivities
 from activities.sweep import SweepActivities
-from activities.termination import TerminationActivities
+from activities.termination import HaltWebhookPolicy, TerminationActivities
 from activities.termination_sequence import TerminationSequenceActivities
 from starter.runtime.logging_setup import configure_logging
 from starter.runtime.metrics import ActivityMetricsInterceptor, Metrics
@@ -38,8 +40,10 @@ from starter.runtime.settings import Settings
 from starter.runtime.telemetry import serve_metrics, temporal_runtime
 from starter.runtime.temporal_client import connect
 from store.db import create_engine, create_sessionmaker
+from workflows.halt_webhook import HaltWebhookDeliveryWorkflow
 from workflows.housekeeping import HousekeepingWorkflow
 from workflows.kill_switch import KillSwitchWorkflow
+from workflows.late_fills import LateFillsWorkflow
 from workflows.notifications import NotificationDeliveryWorkflow
 from workflows.session import TradingSessionWorkflow
 from workflows.sweep import FleetSweepWorkflow
@@ -60,6 +64,7 @@ def create_worker(
     max_cached_workflows: int = 5000,
     replace_activities: Sequence[Callable[..., Any]] = (),
     max_session_seconds: float = 7 * 24 * 3600.0,
+    halt_webhook: HaltWebhookPolicy | None = None,
 ) -> Worker:
     """The worker with every workflow and activity of the service registered.
 
@@ -71,9 +76,12 @@ def create_worker(
     metrics = metrics or Metrics()
     http = http or httpx.AsyncClient()
     control = control or DatabaseAlgorithmControl(http)
+    broker = broker or PaperBroker(sessionmaker)
     termination = TerminationActivities(
-        sessionmaker, broker or PaperBroker(sessionmaker), http, metrics, control
+        sessionmaker, broker, http, metrics, control, halt_webhook=halt_webhook
     )
+    halts = HaltWebhookActivities(sessionmaker, http)
+    late_fills = LateFillActivities(sessionmaker, broker)
     housekeeping = HousekeepingActivities(sessionmaker, metrics)
     sessions = SessionActivities(sessionmaker, metrics, outage_alert_after=outage_alert_after)
     controls = SessionControlActivities(sessionmaker, metrics, control)
@@ -97,6 +105,8 @@ def create_worker(
             HousekeepingWorkflow,
             NotificationDeliveryWorkflow,
             KillSwitchWorkflow,
+            LateFillsWorkflow,
+            HaltWebhookDeliveryWorkflow,
         ],
         # What the workflows call; the termination steps run inside ``run_steps``.
         activities=_replaced(
@@ -119,6 +129,9 @@ def create_worker(
                 notifications.deliver_webhook,
                 notifications.record_delivery_failure,
                 notifications.mark_notification_delivered,
+                late_fills.settle_late_fills,
+                halts.deliver_halt,
+                halts.record_halt_webhook_failure,
             ],
             replace_activities,
         ),
@@ -171,6 +184,10 @@ async def main() -> None:
         outage_alert_after=timedelta(seconds=settings.database_outage_alert_seconds),
         max_cached_workflows=settings.worker_max_cached_workflows,
         max_session_seconds=settings.max_session_hours * 3600,
+        halt_webhook=HaltWebhookPolicy(
+            max_attempts=settings.halt_webhook_attempts,
+            first_retry_seconds=settings.halt_webhook_first_retry_seconds,
+        ),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

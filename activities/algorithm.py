@@ -2,8 +2,9 @@
 
 Like :class:`~activities.broker.Broker`, a real adapter (an OMS kill switch, say) implements
 :class:`AlgorithmControl` and is passed to the activities that need it. The default closes
-the session's trading gate (what the pre-trade check reads), announces the halt with
-``pg_notify`` on commit, and POSTs it to the algorithm's halt webhook when one is set.
+the session's trading gate (what the pre-trade check reads) and announces the halt with
+``pg_notify`` on commit: that is the halt. The algorithm's halt webhook, when it has one, is
+a delivery of its own (``activities/halt_webhook.py``) that never holds up the termination.
 """
 
 import json
@@ -15,9 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.algorithms import AlgorithmRepository
 from store.sessions import SessionRepository
-
-# The halt webhook must answer quickly: the termination sequence waits for it.
-HALT_WEBHOOK_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -40,12 +38,9 @@ class AlgorithmControl(Protocol):
     async def halt(self, db: AsyncSession, halt: Halt) -> str | None:
         """In the caller's transaction: close the gate and announce the halt (on commit).
 
-        Returns the algorithm's halt webhook, to call once the transaction committed.
+        Returns the algorithm's halt webhook, if it has one: the caller starts its
+        delivery once the transaction committed, and goes on without waiting for it.
         """
-        ...
-
-    async def call_webhook(self, url: str, halt: Halt) -> None:
-        """Push the halt to the algorithm's own endpoint; raises when it refuses."""
         ...
 
 
@@ -53,7 +48,7 @@ class DatabaseAlgorithmControl:
     """The gate in ``trading_sessions``, NOTIFY on ``algorithm_halt``, an optional webhook."""
 
     def __init__(self, http: httpx.AsyncClient | None = None) -> None:
-        self.http = http  # only the webhook needs one
+        self.http = http  # kept for adapters built with one; the webhook has its own delivery
 
     async def set_gate(
         self, db: AsyncSession, session_id: str, *, open_: bool, reason: str | None
@@ -65,15 +60,3 @@ class DatabaseAlgorithmControl:
         algorithms = AlgorithmRepository(db)
         await algorithms.announce_halt(json.dumps(asdict(halt)))
         return await algorithms.halt_webhook_url(halt.algorithm_id)
-
-    async def call_webhook(self, url: str, halt: Halt) -> None:
-        if self.http is None:
-            async with httpx.AsyncClient() as http:
-                await _post(http, url, halt)
-        else:
-            await _post(self.http, url, halt)
-
-
-async def _post(http: httpx.AsyncClient, url: str, halt: Halt) -> None:
-    response = await http.post(url, json=asdict(halt), timeout=HALT_WEBHOOK_TIMEOUT)
-    response.raise_for_status()

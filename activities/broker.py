@@ -12,6 +12,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.late_fills import reflatten_fill_id
 from domain.positions import Side, quantize_money
 from store.ledger import LedgerRepository, NewFill
 from store.sessions import SessionRepository
@@ -26,6 +27,7 @@ class ClosingFill:
     price: Decimal
     fee: Decimal
     realized_pnl: Decimal
+    fill_id: str = ""
 
 
 class Broker(Protocol):
@@ -34,7 +36,11 @@ class Broker(Protocol):
         ...
 
     async def flatten_positions(self, session_id: str) -> list[ClosingFill]:
-        """Close every open position of the session; return the closing fills."""
+        """Close every open position of the session; return the closing fills.
+
+        Called again when a late fill reopened a position after the session ended: it
+        closes what is open now, and nothing when the session is flat.
+        """
         ...
 
 
@@ -57,7 +63,12 @@ class PaperBroker:
             return await PaperBookRepository(db).cancel_open_orders(session_id)
 
     async def flatten_positions(self, session_id: str) -> list[ClosingFill]:
-        """Close at the latest mark (at the entry price when no mark is known: no PnL)."""
+        """Close at the latest mark (at the entry price when no mark is known: no PnL).
+
+        The first closing fill of a symbol is ``flatten:<symbol>``; one closing what a late
+        fill reopened is ``reflatten:<symbol>:<n>``. A flat position is left alone, so a
+        repeated call closes nothing twice.
+        """
         closing: list[ClosingFill] = []
         async with self.sessionmaker.begin() as db:
             # The session row lock orders us after any fill being applied right now.
@@ -72,10 +83,14 @@ class PaperBroker:
                 # Fill prices are money; the average is kept finer than that.
                 price = marks.get(position.symbol, quantize_money(position.average_price))
                 fee = (quantity * price * self.fee_rate).quantize(Decimal("0.00000001"))
+                fill_id, round_ = flatten_fill_id(position.symbol), 1
+                while await ledger.get_fill(session_id, fill_id) is not None:
+                    round_ += 1
+                    fill_id = reflatten_fill_id(position.symbol, round_)
                 fill, _ = await ledger.apply_fill(
                     session_id,
                     NewFill(
-                        fill_id=flatten_fill_id(position.symbol),
+                        fill_id=fill_id,
                         symbol=position.symbol,
                         side=side,
                         quantity=quantity,
@@ -85,6 +100,8 @@ class PaperBroker:
                     ),
                 )
                 closing.append(
-                    ClosingFill(position.symbol, side, quantity, price, fee, fill.realized_pnl)
+                    ClosingFill(
+                        position.symbol, side, quantity, price, fee, fill.realized_pnl, fill_id
+                    )
                 )
         return closing

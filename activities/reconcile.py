@@ -4,11 +4,15 @@ Part of the fleet sweep, every minute per shard. An open row whose workflow is m
 closed (terminated from the Web UI or the CLI, failed) has its gate closed at once and its
 termination run by a new run of the session's own workflow, through the same idempotent
 steps; a PENDING row whose workflow was never started is started (or ended START_FAILED);
-a session still open well past its deadline is made to end. Every repair writes an audit
-event by ``reconciler``, an operator alert and a metric.
+a session still open well past its deadline is made to end; an ended session a late fill
+left holding a position (or not yet announced) gets its follow-up (``workflows/late_fills.py``).
+Every repair writes an audit event by ``reconciler`` and a metric, and every repair of a
+session's life (not a late fill's follow-up, which the broker's own report explains) an
+operator alert.
 """
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -18,17 +22,21 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.late_fills import late_fill_workflow_id
 from domain.session_messages import CheckNowInput, SessionState, SessionWorkflowInput
 from domain.status import EndReason, SessionStatus
 from domain.sweep import OVERDUE_GRACE, RepairKind
 from starter.runtime.metrics import Metrics
 from store.audit import AuditRepository
 from store.fleet import FleetRepository
+from store.late_fills import LateFillRepository
+from store.ledger import LedgerRepository
 from store.models import TradingSession
 from store.reconcile import ReconcileRepository
 from store.sessions import spec_of
 from store.termination import AlertRepository
 from workflows import search_attributes
+from workflows.late_fills import start_late_fill_follow_up
 
 RECONCILER = "reconciler"
 SESSION_WORKFLOW_TYPE = "TradingSession"
@@ -60,12 +68,15 @@ class Reconciler:
         now = datetime.now(UTC)
         async with self.sessionmaker() as db:
             rows = await ReconcileRepository(db).open_sessions(shard, shards, now - min_age)
+            late = await LateFillRepository(db).sessions_to_follow_up(shard, shards)
+        repairs: Counter[str] = Counter()
+        if late:
+            repairs[RepairKind.LATE_FILLS.value] = await self._follow_up_late_fills(late)
         if not rows:
-            return {}
+            return dict(repairs)
         client = activity.client()
         task_queue = activity.info().task_queue
         running = await _running_sessions(client, task_queue)
-        repairs: Counter[str] = Counter()
         for row in rows:
             overdue = row.status in (SessionStatus.PENDING, SessionStatus.ACTIVE) and (
                 now > row.end_time + OVERDUE_GRACE
@@ -80,6 +91,28 @@ class Reconciler:
                 repairs[kind.value] += 1
                 self.metrics.reconcile_repairs.labels(kind.value).inc()
         return dict(repairs)
+
+    async def _follow_up_late_fills(self, session_ids: Sequence[str]) -> int:
+        """Ended sessions a late fill left open or unannounced: start each one's follow-up
+        (a running one is left be), on the record."""
+        client = activity.client()
+        task_queue = activity.info().task_queue
+        for session_id in session_ids:
+            await start_late_fill_follow_up(client, session_id, task_queue)
+            async with self.sessionmaker.begin() as db:
+                fills = await LedgerRepository(db).fill_count(session_id)
+                await AuditRepository(db).append(
+                    session_id=session_id,
+                    action=f"session.reconciled.{RepairKind.LATE_FILLS.value}",
+                    actor=RECONCILER,
+                    reason="a late fill after its end: flatten again, settle, announce",
+                    workflow_id=late_fill_workflow_id(session_id),
+                    # Once per state of its ledger: a new late fill makes a new repair.
+                    dedupe_key=f"{session_id}:reconcile:late_fills:{fills}",
+                )
+            self.metrics.reconcile_repairs.labels(RepairKind.LATE_FILLS.value).inc()
+            activity.logger.warning("reconciler: late fill follow-up of session %s", session_id)
+        return len(session_ids)
 
     async def _repair(
         self,

@@ -4,17 +4,20 @@ Each step is recorded in ``termination_steps`` when done; a retry (activities ru
 once) reads the record and returns without repeating the effect.
 """
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.algorithm import AlgorithmControl, DatabaseAlgorithmControl, Halt
 from activities.broker import Broker
 from activities.refusals import locked_session
+from domain.halt_webhook import HaltDeliveryInput, halt_webhook_workflow_id
 from domain.session import is_open
 from domain.session_messages import NotificationRef
 from domain.status import EndReason, SessionStatus
@@ -26,6 +29,16 @@ from store.notifications import NotificationRepository
 from store.sessions import SessionRepository
 from store.termination import AlertRepository, PortfolioRepository, TerminationStepRepository
 
+HALT_WEBHOOK_WORKFLOW = "HaltWebhookDelivery"
+
+
+@dataclass(frozen=True)
+class HaltWebhookPolicy:
+    """How long a halt webhook's delivery retries before it alerts (settings)."""
+
+    max_attempts: int = 12
+    first_retry_seconds: float = 1.0
+
 
 class TerminationActivities:
     def __init__(
@@ -35,36 +48,71 @@ class TerminationActivities:
         http: httpx.AsyncClient,
         metrics: Metrics | None = None,
         control: AlgorithmControl | None = None,
+        halt_webhook: HaltWebhookPolicy | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.broker = broker
         self.http = http
         self.metrics = metrics or Metrics()
         self.control = control or DatabaseAlgorithmControl(http)
+        self.halt_webhook = halt_webhook or HaltWebhookPolicy()
 
     @activity.defn
     async def halt_algorithm(self, input: StepInput) -> StepResult:
-        """Close the trading gate and tell the algorithm to stop, before anything else."""
+        """Close the trading gate and announce the halt, before anything else.
+
+        The gate and the NOTIFY are the halt, recorded in their own transaction; the halt
+        webhook (if the algorithm has one) is handed to a delivery of its own that retries
+        on its own and alerts when it gives up, so cancel and flatten go on at once.
+        """
         step = TerminationStep.HALT_ALGORITHM
         halt = Halt(input.session_id, input.algorithm_id, input.end_reason.value, input.detail)
         async with self.sessionmaker.begin() as db:
-            if (
-                done := await TerminationStepRepository(db).result(input.session_id, step)
-            ) is not None:
-                return StepResult(step=step, already_done=True, details=done)
-            sessions = SessionRepository(db)
-            row = await locked_session(sessions, input.session_id)
-            if is_open(row.status):
-                await sessions.transition(input.session_id, SessionStatus.ENDING)
-            await _audit(db, input, "algorithm.halted", step, asdict(halt))
-            webhook = await self.control.halt(db, halt)
-        if input.end_reason is EndReason.LOSS_LIMIT:
+            steps = TerminationStepRepository(db)
+            if (done := await steps.result(input.session_id, step)) is not None:
+                webhook = done.get("webhook")
+            else:
+                sessions = SessionRepository(db)
+                row = await locked_session(sessions, input.session_id)
+                if is_open(row.status):
+                    await sessions.transition(input.session_id, SessionStatus.ENDING)
+                await _audit(db, input, "algorithm.halted", step, asdict(halt))
+                webhook = await self.control.halt(db, halt)
+                details = {"gate": "closed"} | ({"webhook": "delivering"} if webhook else {})
+                await steps.record(input.session_id, step, details)
+        if done is None and input.end_reason is EndReason.LOSS_LIMIT:
             # ended_at is when the breaching check decided; the gate is closed as of commit.
             halted_after = (datetime.now(UTC) - input.ended_at).total_seconds()
             self.metrics.breach_to_halt.observe(max(0.0, halted_after))
         if webhook:
-            await self.control.call_webhook(webhook, halt)
-        return await self._record(input, step, {"gate": "closed"})
+            # Also on a retry: the step may have been recorded by an attempt that died
+            # before the delivery started. A second start finds the first delivery.
+            await self._deliver_halt(halt)
+        if done is not None:
+            return StepResult(step=step, already_done=True, details=done)
+        return StepResult(step=step, details=details)
+
+    async def _deliver_halt(self, halt: Halt) -> None:
+        delivery = HaltDeliveryInput(
+            session_id=halt.session_id,
+            algorithm_id=halt.algorithm_id,
+            reason=halt.reason,
+            detail=halt.detail,
+            max_attempts=self.halt_webhook.max_attempts,
+            first_retry_seconds=self.halt_webhook.first_retry_seconds,
+        )
+        try:
+            await activity.client().start_workflow(
+                HALT_WEBHOOK_WORKFLOW,
+                delivery,
+                id=halt_webhook_workflow_id(halt.session_id),
+                task_queue=activity.info().task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=f"Halt webhook of session {halt.session_id}",
+            )
+        except WorkflowAlreadyStartedError:
+            activity.logger.info("halt webhook of %s delivered already", halt.session_id)
 
     @activity.defn
     async def cancel_orders(self, input: StepInput) -> StepResult:

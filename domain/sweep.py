@@ -176,6 +176,7 @@ class RepairKind(StrEnum):
     START_FAILED = "start_failed"  # ... and could not be started
     ORPHANED = "orphaned"  # an open row whose workflow closed
     OVERDUE = "overdue"  # a session past its deadline and grace, still open
+    LATE_FILLS = "late_fills"  # an ended session a late fill left open or unannounced
 
 
 # A session still open this long past its deadline has something wrong with its workflow.

@@ -27,3 +27,10 @@ class AlgorithmRepository:
         """Where the algorithm wants halts pushed besides LISTEN/NOTIFY, if anywhere."""
         row = await self.db.get(Algorithm, algorithm_id)
         return None if row is None else row.halt_webhook_url
+
+    async def halt_webhook(self, algorithm_id: str) -> tuple[str, str | None] | None:
+        """The halt webhook's URL and signing secret, or None when it has none."""
+        row = await self.db.get(Algorithm, algorithm_id)
+        if row is None or not row.halt_webhook_url:
+            return None
+        return row.halt_webhook_url, row.halt_webhook_secret

@@ -64,6 +64,9 @@ class NewFill:
     price: Decimal
     fee: Decimal
     executed_at: datetime
+    # Recorded after the session's trading ended (domain.late_fills), and the order it fills.
+    late: bool = False
+    order_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,8 @@ class LedgerRepository:
             fee=fill.fee,
             realized_pnl=Decimal(0),
             executed_at=fill.executed_at,
+            late=fill.late,
+            order_id=fill.order_id,
         )
         latest = await self._latest_execution(session_id, fill.symbol)
         session = await self.db.get_one(TradingSession, session_id)

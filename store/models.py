@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
     text,
 )
@@ -167,6 +168,10 @@ class FleetSweep(Base):
 
 class Position(Base):
     __tablename__ = "positions"
+    # Migration 0008: the reconciler finds ended sessions left holding a position.
+    __table_args__ = (
+        Index("ix_positions_open", "session_id", postgresql_where=text("quantity <> 0")),
+    )
 
     session_id: Mapped[str] = mapped_column(
         ForeignKey("trading_sessions.id", ondelete="CASCADE"), primary_key=True
@@ -179,7 +184,10 @@ class Position(Base):
 
 class Fill(Base):
     __tablename__ = "fills"
-    __table_args__ = (UniqueConstraint("session_id", "fill_id", name="uq_fills_session_fill"),)
+    __table_args__ = (
+        UniqueConstraint("session_id", "fill_id", name="uq_fills_session_fill"),
+        Index("ix_fills_late_session", "session_id", postgresql_where=text("late")),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     session_id: Mapped[str] = mapped_column(
@@ -194,6 +202,10 @@ class Fill(Base):
     realized_pnl: Mapped[Decimal]
     executed_at: Mapped[datetime]
     recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # Recorded after the session's trading ended (status ENDING or later): migration 0008.
+    late: Mapped[bool] = mapped_column(server_default=false(), default=False)
+    # The session's order this fill executes, when the sender named it.
+    order_id: Mapped[str | None] = mapped_column(String(128))
 
 
 class Mark(Base):
@@ -325,6 +337,8 @@ class Algorithm(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     halt_webhook_url: Mapped[str | None] = mapped_column(Text)
+    # Signs the halt webhook's body (domain.signing), as a subscription's secret does.
+    halt_webhook_secret: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 

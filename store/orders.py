@@ -4,13 +4,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.late_fills import OrderFacts
 from domain.orders import OrderStatus
 from domain.positions import Side
-from store.models import Order
+from store.models import Fill, Order
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,22 @@ class OrderRepository:
         """The order with this id in the session, if any."""
         stmt = select(Order).where(Order.session_id == session_id, Order.order_id == order_id)
         return (await self.db.execute(stmt)).scalar_one_or_none()
+
+    async def facts(self, session_id: str, order_id: str) -> OrderFacts | None:
+        """The order and the quantity its recorded fills executed so far, if it exists."""
+        filled = (
+            select(func.coalesce(func.sum(Fill.quantity), 0))
+            .where(Fill.session_id == session_id, Fill.order_id == order_id)
+            .scalar_subquery()
+        )
+        stmt = select(Order.symbol, Order.side, Order.quantity, filled).where(
+            Order.session_id == session_id, Order.order_id == order_id
+        )
+        row = (await self.db.execute(stmt)).one_or_none()
+        if row is None:
+            return None
+        symbol, side, quantity, done = row
+        return OrderFacts(order_id, symbol, side, quantity, done)
 
     async def insert_if_absent(self, session_id: str, order: NewOrder) -> tuple[Order, bool]:
         """Book an OPEN order unless its id is known; return (row, created).

@@ -84,37 +84,69 @@ class PerformanceRepository:
         taken_at: datetime,
         figures: PerformanceFigures,
         dedupe_key: str,
+        replace: bool = False,
     ) -> tuple[PerformanceSnapshot, bool]:
-        """Store a snapshot once per ``dedupe_key``; a repeat returns the first one stored."""
-        stmt = (
-            insert(PerformanceSnapshot)
-            .values(
-                session_id=session_id,
-                kind=kind,
-                taken_at=taken_at,
-                realized_pnl=figures.realized_pnl,
-                unrealized_pnl=figures.unrealized_pnl,
-                fills=figures.fills,
-                round_trips=figures.round_trips,
-                win_rate=figures.win_rate,
-                peak_pnl=figures.peak_pnl,
-                max_drawdown=figures.max_drawdown,
-                duration_seconds=figures.duration_seconds,
-                loss_used_pct=figures.loss_used_pct,
-                time_used_pct=figures.time_used_pct,
-                # Figures without a column of their own; stored as strings to keep Decimals.
-                details={
-                    "fees": str(figures.fees),
-                    "winning_round_trips": figures.winning_round_trips,
-                },
-                dedupe_key=dedupe_key,
-            )
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(PerformanceSnapshot.id)
+        """Store a snapshot once per ``dedupe_key``; a repeat returns the first one stored.
+
+        With ``replace`` a stored snapshot takes the new figures instead (an ended session's
+        final snapshot, after a late fill changed them); the second value is then whether
+        the figures were written.
+        """
+        insert_stmt = insert(PerformanceSnapshot).values(
+            session_id=session_id,
+            kind=kind,
+            taken_at=taken_at,
+            realized_pnl=figures.realized_pnl,
+            unrealized_pnl=figures.unrealized_pnl,
+            fills=figures.fills,
+            round_trips=figures.round_trips,
+            win_rate=figures.win_rate,
+            peak_pnl=figures.peak_pnl,
+            max_drawdown=figures.max_drawdown,
+            duration_seconds=figures.duration_seconds,
+            loss_used_pct=figures.loss_used_pct,
+            time_used_pct=figures.time_used_pct,
+            # Figures without a column of their own; stored as strings to keep Decimals.
+            details={
+                "fees": str(figures.fees),
+                "winning_round_trips": figures.winning_round_trips,
+            },
+            dedupe_key=dedupe_key,
         )
+        if replace:
+            columns = {
+                name: insert_stmt.excluded[name]
+                for name in (
+                    "taken_at",
+                    "realized_pnl",
+                    "unrealized_pnl",
+                    "fills",
+                    "round_trips",
+                    "win_rate",
+                    "peak_pnl",
+                    "max_drawdown",
+                    "duration_seconds",
+                    "loss_used_pct",
+                    "time_used_pct",
+                    "details",
+                )
+            }
+            stmt = insert_stmt.on_conflict_do_update(
+                index_elements=["dedupe_key"], set_=columns
+            ).returning(PerformanceSnapshot.id)
+        else:
+            stmt = insert_stmt.on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(
+                PerformanceSnapshot.id
+            )
         created_id = (await self.db.execute(stmt)).scalar_one_or_none()
         key_filter = PerformanceSnapshot.dedupe_key == dedupe_key
-        row = (await self.db.execute(select(PerformanceSnapshot).where(key_filter))).scalar_one()
+        row = (
+            await self.db.execute(
+                select(PerformanceSnapshot)
+                .where(key_filter)
+                .execution_options(populate_existing=True)
+            )
+        ).scalar_one()
         return row, created_id is not None
 
     async def latest(self, session_id: str) -> PerformanceSnapshot | None:

@@ -86,6 +86,36 @@ class PortfolioRepository:
         )
         return True
 
+    async def resettle_session(
+        self, session_id: str, account_id: str, realized_pnl: Decimal
+    ) -> Decimal | None:
+        """Bring a settled session's contribution to ``realized_pnl`` (a late fill changed it):
+        the portfolio gets the difference once. Returns it, or None when nothing changed.
+
+        The settlement row is locked, so two follow-ups cannot both add the difference;
+        a session never settled is settled as :meth:`settle_session` would.
+        """
+        settled = await self.db.get(
+            PortfolioSettlement, session_id, with_for_update=True, populate_existing=True
+        )
+        if settled is None:
+            added = await self.settle_session(session_id, account_id, realized_pnl)
+            return realized_pnl if added else None
+        difference = realized_pnl - settled.realized_pnl
+        if difference == 0:
+            return None
+        settled.realized_pnl = realized_pnl
+        await self.db.execute(
+            update(Portfolio)
+            .where(Portfolio.account_id == settled.account_id)
+            .values(
+                cash=Portfolio.cash + difference,
+                realized_pnl=Portfolio.realized_pnl + difference,
+            )
+        )
+        await self.db.flush()
+        return difference
+
     async def get(self, account_id: str) -> Portfolio | None:
         return await self.db.get(Portfolio, account_id, populate_existing=True)
 

@@ -122,6 +122,12 @@ class FillBody(Body):
     price: Annotated[Amount, Field(gt=0)]
     fee: Annotated[Amount, Field(ge=0)] = Decimal(0)
     executed_at: AwareDatetime | None = None
+    order_id: Identifier | None = Field(
+        default=None,
+        description="The session's order this fill executes. Required once the session's "
+        "trading ended (ENDING or later): such a late fill must execute an order the session "
+        "placed before its halt, or it is refused (409 unknown_order).",
+    )
 
 
 class MarkBody(Body):
@@ -217,6 +223,8 @@ class FillOut(BaseModel):
     fee: Money
     realized_pnl: Money
     executed_at: datetime
+    order_id: str | None = None
+    late: bool = Field(default=False, description="Recorded after the session's trading ended.")
     duplicate: bool = False
 
 

@@ -103,6 +103,8 @@ async def ensure_sweeps(client: Client, settings: Settings) -> None:
                 shards=shards,
                 interval_seconds=settings.check_interval_seconds,
                 snapshot_every_seconds=settings.performance_interval_seconds,
+                reconcile_every_seconds=settings.reconcile_interval_seconds,
+                reconcile_min_age_seconds=settings.reconcile_min_age_seconds,
             ),
             id=sweep_workflow_id(queue, shard, shards),
             task_queue=queue,

@@ -118,6 +118,30 @@ class Settings(BaseSettings):
         description="The sweep records a periodic performance snapshot of each session that "
         "traded this often.",
     )
+    reconcile_interval_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="The fleet sweep compares open session rows with their workflows (and "
+        "finds ended sessions a late fill reopened) this often.",
+    )
+    reconcile_min_age_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="The reconciler leaves rows younger than this alone: the API inserts a "
+        "row, then starts its workflow.",
+    )
+    halt_webhook_attempts: int = Field(
+        default=12,
+        ge=1,
+        description="Attempts of an algorithm's halt webhook (the halt itself is the gate and "
+        "the NOTIFY); then a `halt_webhook_failed` alert. 12 spans about 17 minutes.",
+    )
+    halt_webhook_first_retry_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="Wait after the halt webhook's first failed attempt; doubled after each "
+        "one, at most 5 minutes.",
+    )
     mark_clock_skew_seconds: float = Field(
         default=5.0,
         ge=0,

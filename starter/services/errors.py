@@ -21,6 +21,12 @@ class ConflictError(ServiceError):
     code = "conflict"
 
 
+class WorkflowClosedError(ConflictError):
+    """The session's row is open but its workflow has closed: it is not running."""
+
+    code = "workflow_closed"
+
+
 class InvalidRequestError(ServiceError):
     status_code = 422
     code = "validation_error"
@@ -43,3 +49,13 @@ class ForbiddenError(ServiceError):
 
     status_code = 403
     code = "forbidden"
+
+
+class LateFillRefusedError(ConflictError):
+    """A fill after the session's trading ended that is not one of its orders' executions:
+    ``unknown_order`` (no order named, or one the session never placed) or
+    ``order_overfilled`` (more than the order's quantity)."""
+
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message, field)
+        self.code = code

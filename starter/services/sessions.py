@@ -1,6 +1,5 @@
 """What the API and the CLI do, in one place: start, inspect, terminate, record fills/marks."""
 
-import contextlib
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -61,6 +60,7 @@ from starter.services.errors import (
     NotFoundError,
     ServiceError,
     UnavailableError,
+    WorkflowClosedError,
 )
 from starter.services.kill_switch import refuse_if_engaged
 from starter.services.session_start import check_same_session, start_session_workflow
@@ -149,11 +149,32 @@ class SessionService:
             raise InvalidRequestError(refusal.message, field=refusal.field) from refusal
 
     async def _ensure_started(self, row: TradingSession) -> SessionOut:
-        if not is_terminal(row.status):
-            # A workflow that already ran and closed means the session exists: nothing to start.
-            with contextlib.suppress(WorkflowAlreadyStartedError):
-                await start_session_workflow(self.client, row, self.settings)
+        """The session as it really is once its workflow is started (a no-op while it runs).
+
+        An ended session is answered as stored: its status and end show it ended. An open
+        row whose workflow has closed (terminated from the Web UI or the CLI, failed) is not
+        running, whatever the row says: its gate is closed at once and the caller gets a 409
+        ``workflow_closed``; the reconciler winds it down within one interval.
+        """
+        if is_terminal(row.status):
+            return SessionOut.model_validate(row)
+        try:
+            await start_session_workflow(self.client, row, self.settings)
+        except WorkflowAlreadyStartedError:
+            return await self._closed_workflow(row.id)
         return SessionOut.model_validate(row)
+
+    async def _closed_workflow(self, session_id: str) -> SessionOut:
+        detail = "its workflow has closed (terminated or failed): the reconciler winds it down"
+        async with self.sessionmaker.begin() as db:
+            row = await SessionRepository(db).get(session_id, for_update=True)
+            if is_terminal(row.status):  # it ended between our read and the start
+                return SessionOut.model_validate(row)
+            await FleetRepository(db).close_gates([session_id], detail, cause="workflow_closed")
+            status = row.status
+        raise WorkflowClosedError(
+            f"session {session_id!r} is {status} but {detail}; it takes no more orders"
+        )
 
     async def get_session(self, session_id: str) -> SessionOut:
         async with self.sessionmaker() as db:

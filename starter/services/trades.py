@@ -7,6 +7,7 @@ and at most once per ``TRADING_INGEST_WAKE_WINDOW_SECONDS`` unless the limit is 
 """
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -14,21 +15,26 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from domain.late_fills import FILL_LATE, check_late_fill, trading_ended
 from domain.limits import session_loss
 from domain.risk import equity
 from domain.session import is_open
 from domain.session_messages import CheckNowInput
+from domain.status import is_terminal
 from domain.sweep import CheckSource, RiskFigures, WakeReason, wake_reason
 from starter.api.schemas import FillBody, FillOut, MarkBody, MarkOut
 from starter.runtime.metrics import Metrics
 from starter.runtime.settings import Settings
-from starter.services.errors import ConflictError
+from starter.services.errors import ConflictError, LateFillRefusedError
 from starter.services.marks import refuse_future_mark
 from starter.services.sessions import session_handle, session_row
+from store.audit import AuditRepository
 from store.fleet import FleetRepository
 from store.ledger import LedgerRepository, NewFill
-from store.models import TradingSession
+from store.models import Fill, TradingSession
+from store.orders import OrderRepository
 from store.sessions import SessionRepository
+from workflows.late_fills import start_late_fill_follow_up
 from workflows.session import TradingSessionWorkflow
 
 log = logging.getLogger(__name__)
@@ -50,7 +56,12 @@ class TradeService:
         self.metrics = metrics
 
     async def record_fill(self, session_id: str, request: FillBody) -> tuple[FillOut, bool]:
-        """Apply a fill once under the session's row lock and check the loss it leaves."""
+        """Apply a fill once under the session's row lock and check the loss it leaves.
+
+        After the session's trading ended (ENDING or later) the fill is late: it is recorded
+        only if it executes an order the session placed before its halt, marked late and
+        audited; an ended session's follow-up then flattens what it reopened.
+        """
         fill = NewFill(
             fill_id=request.fill_id,
             symbol=request.symbol,
@@ -59,25 +70,49 @@ class TradeService:
             price=request.price,
             fee=request.fee,
             executed_at=request.executed_at or datetime.now(UTC),
+            order_id=request.order_id,
         )
         wake: WakeReason | None = None
+        follow_up = False
         async with self.sessionmaker.begin() as db:
             ledger = LedgerRepository(db)
             existing = await ledger.get_fill(session_id, request.fill_id)
-            session = None if existing is not None else await _lock_open_session(db, session_id)
-            row, created = await ledger.apply_fill(session_id, fill)
+            if existing is not None:
+                row, created = existing, False
+            else:
+                session = await session_row(SessionRepository(db), session_id, for_update=True)
+                late = trading_ended(session.status)
+                if late:
+                    await _check_late_fill(db, session_id, request)
+                    fill = replace(fill, late=True)
+                row, created = await ledger.apply_fill(session_id, fill)
+                if late:
+                    await _audit_late_fill(db, session, row)
+                    follow_up = is_terminal(session.status)
+                else:
+                    wake = await self._check_loss(db, session, CheckSource.FILL)
             if not created and not _same_fill(row, fill):
                 raise ConflictError(
                     f"fill {request.fill_id!r} was already recorded with other values",
                     field="fill_id",
                 )
-            if created and session is not None:
-                wake = await self._check_loss(db, session, CheckSource.FILL)
             out = FillOut.model_validate(row)
         out.duplicate = not created
         if wake is not None:
             await self._wake(session_id, CheckSource.FILL, wake)
+        if follow_up:
+            await self._follow_up(session_id)
         return out, created
+
+    async def _follow_up(self, session_id: str) -> None:
+        """Start the ended session's late-fill follow-up now rather than at the next
+        reconciliation; if Temporal cannot take it, the reconciler starts it."""
+        try:
+            await start_late_fill_follow_up(
+                self.client, session_id, self.settings.temporal_task_queue
+            )
+        except RPCError as err:
+            log.warning("late fill follow-up of %s left to the reconciler: %s", session_id, err)
 
     async def record_mark(self, session_id: str, request: MarkBody) -> MarkOut:
         """Record a mark price and check the loss it leaves; a mark dated ahead is refused."""
@@ -138,6 +173,40 @@ class TradeService:
             )
         except RPCError as err:
             log.warning("could not wake session %s: %s", session_id, err.message)
+
+
+async def _check_late_fill(db: AsyncSession, session_id: str, request: FillBody) -> None:
+    """A late fill must execute an order of this session (placed before its halt)."""
+    order = None
+    if request.order_id is not None:
+        order = await OrderRepository(db).facts(session_id, request.order_id)
+    refusal = check_late_fill(
+        session_id, request.order_id, order, request.symbol, request.side, request.quantity
+    )
+    if refusal is not None:
+        raise LateFillRefusedError(refusal.code, refusal.message, refusal.field)
+
+
+async def _audit_late_fill(db: AsyncSession, session: TradingSession, fill: Fill) -> None:
+    await AuditRepository(db).append(
+        session_id=session.id,
+        action=FILL_LATE,
+        actor="broker",
+        reason=f"fill recorded while the session was {session.status}",
+        details={
+            "fill_id": fill.fill_id,
+            "order_id": fill.order_id,
+            "symbol": fill.symbol,
+            "side": fill.side,
+            "quantity": f"{fill.quantity:f}",
+            "price": f"{fill.price:f}",
+            "fee": f"{fill.fee:f}",
+            "executed_at": fill.executed_at.isoformat(),
+            "status": session.status.value,
+        },
+        workflow_id=session.workflow_id,
+        dedupe_key=f"{session.id}:{FILL_LATE}:{fill.fill_id}",
+    )
 
 
 async def _lock_open_session(db: AsyncSession, session_id: str) -> TradingSession:

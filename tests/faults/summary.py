@@ -14,14 +14,32 @@ from rich.console import Console
 from rich.table import Table
 
 DEFAULT = Path(__file__).resolve().parents[2] / ".data" / "faults-summary.json"
+# Every scenario reports these; anything else it measured goes to the "measured" column.
+STANDARD = {
+    "scenario",
+    "outcome",
+    "sessions",
+    "sessions_lost",
+    "duplicated_effects",
+    "unhandled_errors",
+    "seconds",
+}
+
+
+def measured(row: dict[str, Any]) -> str:
+    """A scenario's own figures (seconds to wind down, re-flattened fills...), as k=v."""
+    return ", ".join(f"{key}={value}" for key, value in row.items() if key not in STANDARD)
 
 
 def render(data: dict[str, Any]) -> Table:
     scenarios: list[dict[str, Any]] = data["scenarios"]
     table = Table(title=f"Fault suite, {data['generated_at'][:19]} UTC")
-    for column in ("scenario", "outcome", "sessions", "lost", "duplicated", "errors", "seconds"):
+    columns = ("scenario", "outcome", "sessions", "lost", "duplicated", "errors", "seconds")
+    for column in (*columns, "measured"):
         table.add_column(
-            column, justify="left" if column == "scenario" else "right", overflow="fold"
+            column,
+            justify="left" if column in ("scenario", "measured") else "right",
+            overflow="fold",
         )
     for row in scenarios:
         outcome = row.get("outcome", "?")
@@ -34,6 +52,7 @@ def render(data: dict[str, Any]) -> Table:
             str(row["duplicated_effects"]),
             str(row["unhandled_errors"]),
             str(row.get("seconds", "")),
+            measured(row),
         )
     passed = sum(1 for row in scenarios if row.get("outcome") == "passed")
     table.caption = (

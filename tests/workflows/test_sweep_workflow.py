@@ -5,19 +5,24 @@ left behind belong to other servers, so their signals fail and are counted, noth
 """
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from domain.late_fills import late_fill_workflow_id
+from domain.positions import Side
 from domain.status import EndReason, SessionStatus
 from domain.sweep import SweepInput, shard_of
-from store.ledger import LedgerRepository
+from store.ledger import LedgerRepository, NewFill
+from store.models import PortfolioSettlement
 from store.sessions import SessionRepository
 from store.termination import AlertRepository
 from tests.workflows.helpers import start_session
@@ -176,4 +181,66 @@ async def test_a_session_whose_workflow_was_terminated_is_wound_down_by_the_reco
     assert [a.kind for a in alerts] == ["reconcile_orphaned"]
     actions = await audit_actions(sessionmaker, values["id"])
     for once in ("session.reconciled.orphaned", "positions.flattened", "session.ended"):
+        assert actions.count(once) == 1, once
+
+
+async def test_an_ended_session_a_late_fill_reopened_is_flattened_again_by_the_reconciler(
+    time_env: WorkflowEnvironment, sessionmaker: Sessionmaker, task_queue: str
+) -> None:
+    handle, values = await start_session(time_env, sessionmaker, task_queue)
+    await wait_until_active(handle)
+    await buy_and_mark(sessionmaker, values["id"], "95")  # long 10 at 100, marked 95
+    await handle.signal(TradingSessionWorkflow.request_termination, {"reason": "done"})
+    await handle.result()  # flattened SELL 10 @ 95: realized -50 less the fee
+    # The broker reports a fill the API never saw before the end (no follow-up started).
+    async with sessionmaker.begin() as db:
+        await SessionRepository(db).get(values["id"], for_update=True)
+        late = NewFill(
+            "late-1",
+            "ACME",
+            Side.BUY,
+            Decimal(4),
+            Decimal(96),
+            Decimal(0),
+            datetime.now(UTC),
+            late=True,
+            order_id="o-1",
+        )
+        await LedgerRepository(db).apply_fill(values["id"], late)
+    sweep = await time_env.client.start_workflow(
+        FleetSweepWorkflow.run,
+        SweepInput(
+            shard=shard_of(values["id"], MANY_SHARDS),
+            shards=MANY_SHARDS,
+            interval_seconds=INTERVAL.total_seconds(),
+            reconcile_every_seconds=INTERVAL.total_seconds(),
+            reconcile_min_age_seconds=0,
+            sweeps_per_run=3,
+        ),
+        id=f"sweep-{uuid.uuid4()}",
+        task_queue=task_queue,
+    )
+    follow_up = time_env.client.get_workflow_handle(late_fill_workflow_id(values["id"]))
+    try:
+        for _ in range(200):  # started within one reconciliation
+            await time_env.sleep(INTERVAL)
+            with contextlib.suppress(RPCError):
+                await follow_up.describe()
+                break
+        await follow_up.result()
+    finally:
+        await sweep.terminate("test over")
+
+    async with sessionmaker() as db:
+        row = await SessionRepository(db).get(values["id"])
+        positions = await LedgerRepository(db).positions(values["id"])
+        settled = await db.get(PortfolioSettlement, values["id"])
+    assert all(p.quantity == 0 for p in positions)
+    assert settled is not None
+    assert settled.realized_pnl == row.realized_pnl
+    # -50 on the first 10 and -4 on the late 4 (bought at 96, sold at 95), less two fees.
+    fees = Decimal("0.475") + Decimal("0.19")
+    assert row.realized_pnl == Decimal(-54) - fees
+    actions = await audit_actions(sessionmaker, values["id"])
+    for once in ("session.reconciled.late_fills", "positions.reflattened", "portfolio.resettled"):
         assert actions.count(once) == 1, once

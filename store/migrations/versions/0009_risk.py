@@ -12,7 +12,7 @@
 - The ``risk`` API-key role.
 
 Revision ID: 0009
-Revises: 0007 (0008 is added in parallel; the two are chained at merge)
+Revises: 0008 (0008 is added in parallel; the two are chained at merge)
 """
 
 from collections.abc import Sequence
@@ -22,7 +22,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision: str = "0009"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
