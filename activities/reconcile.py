@@ -18,15 +18,16 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.notifications import announce_alert
 from domain.session_messages import CheckNowInput, SessionSpec, SessionState, SessionWorkflowInput
 from domain.status import EndReason, SessionStatus
 from domain.sweep import OVERDUE_GRACE, RepairKind
 from starter.runtime.metrics import Metrics
+from store.alerts import AlertRepository
 from store.audit import AuditRepository
 from store.fleet import FleetRepository
 from store.models import TradingSession
 from store.reconcile import ReconcileRepository
-from store.termination import AlertRepository
 from workflows import search_attributes
 
 RECONCILER = "reconciler"
@@ -195,6 +196,7 @@ class Reconciler:
                 session_id=row.id,
                 dedupe_key=key,
             )
+        await announce_alert(self.sessionmaker, key)
         activity.logger.warning("reconciled session %s: %s (%s)", row.id, kind.value, detail)
 
 

@@ -9,3 +9,4 @@ class Role(StrEnum):
     OPERATOR = "operator"
     ADMIN = "admin"
     MARKET_DATA = "market_data"  # a price feed: POST /marks and nothing else
+    AUDITOR = "auditor"  # compliance: reads the audit trail and nothing else

@@ -29,6 +29,9 @@ class Permission(StrEnum):
     OPERATE = "operations"  # jobs, notifications, webhooks, payload codec
     MANAGE_KEYS = "keys.manage"
     MARKET_DATA = "marks.market"  # market prices per symbol, for every session holding them
+    READ_AUDIT = "audit.read"  # a session's audit trail; the whole trail's export
+    READ_ALERTS = "alerts.read"
+    ACK_ALERTS = "alerts.acknowledge"
 
 
 _T, _S, _O, _A = Role.TRADER, Role.SERVICE, Role.OPERATOR, Role.ADMIN
@@ -43,6 +46,9 @@ ROLES: Mapping[Permission, frozenset[Role]] = {
     Permission.OPERATE: frozenset({_O, _A}),
     Permission.MANAGE_KEYS: frozenset({_A}),
     Permission.MARKET_DATA: frozenset({Role.MARKET_DATA, _A}),
+    Permission.READ_AUDIT: frozenset({Role.AUDITOR, _T, _O, _A}),  # a trader: own sessions
+    Permission.READ_ALERTS: frozenset({_O, _A}),
+    Permission.ACK_ALERTS: frozenset({_O, _A}),
 }
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <API key>`")
@@ -127,3 +133,17 @@ IngestTrades = Annotated[Principal, Depends(require_for_session(Permission.INGES
 Operate = Annotated[Principal, Depends(require(Permission.OPERATE))]
 ManageKeys = Annotated[Principal, Depends(require(Permission.MANAGE_KEYS))]
 MarketData = Annotated[Principal, Depends(require(Permission.MARKET_DATA))]
+ReadSessionAudit = Annotated[Principal, Depends(require_for_session(Permission.READ_AUDIT))]
+ReadAlerts = Annotated[Principal, Depends(require(Permission.READ_ALERTS))]
+AckAlerts = Annotated[Principal, Depends(require(Permission.ACK_ALERTS))]
+
+
+async def _export_audit(principal: Authenticated) -> Principal:
+    """The whole trail's export: auditors, operators and admins (not a trader)."""
+    check_role(principal, Permission.READ_AUDIT)
+    if principal.role is Role.TRADER:
+        raise ForbiddenError("a trader reads the audit of its own sessions only")
+    return principal
+
+
+ExportAudit = Annotated[Principal, Depends(_export_audit)]

@@ -15,6 +15,8 @@ from temporalio.client import Client
 
 from starter.runtime.metrics import Metrics
 from starter.runtime.settings import Settings
+from starter.services.alerts import AlertService
+from starter.services.audit import AuditService
 from starter.services.jobs import JobService
 from starter.services.key_cache import KeyCache
 from starter.services.keys import KeyService
@@ -41,6 +43,8 @@ class Services:
     keys: KeyService
     notifications: NotificationService
     jobs: JobService
+    alerts: AlertService
+    audit: AuditService
 
     @classmethod
     def build(
@@ -62,6 +66,8 @@ class Services:
             keys=KeyService(sessionmaker, KeyCache(settings.api_key_cache_seconds)),
             notifications=NotificationService(sessionmaker),
             jobs=JobService(client, sessionmaker, settings),
+            alerts=AlertService(sessionmaker),
+            audit=AuditService(sessionmaker),
         )
 
 
@@ -117,6 +123,14 @@ async def _jobs(request: Request) -> JobService:
     return (await _services(request)).jobs
 
 
+async def _alerts(request: Request) -> AlertService:
+    return (await _services(request)).alerts
+
+
+async def _audit(request: Request) -> AuditService:
+    return (await _services(request)).audit
+
+
 ClientDep = Annotated[Client, Depends(_client)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
@@ -128,3 +142,5 @@ MarksDep = Annotated[MarkService, Depends(_marks)]
 KeysDep = Annotated[KeyService, Depends(_keys)]
 NotificationsDep = Annotated[NotificationService, Depends(_notifications)]
 JobsDep = Annotated[JobService, Depends(_jobs)]
+AlertsDep = Annotated[AlertService, Depends(_alerts)]
+AuditDep = Annotated[AuditService, Depends(_audit)]
