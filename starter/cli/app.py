@@ -5,8 +5,6 @@ Exit codes: 0 done, 1 refused or failed (e.g. the session already ended), 2 usag
 """
 
 import asyncio
-import getpass
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -26,11 +24,12 @@ from starter.api.schemas import (
     TerminateBody,
 )
 from starter.cli import keys as cli_keys
-from starter.cli import render
+from starter.cli import operations, render
 from starter.cli.runner import (
     EXIT_ERROR,
     EXIT_INVALID,
     EXIT_USAGE,
+    default_actor,
     fail,
     parse,
     run_with_client,
@@ -67,13 +66,7 @@ def _out() -> Console:
 
 
 def _actor(actor: str | None) -> str:
-    if actor is not None:
-        return actor
-    try:
-        name = getpass.getuser()
-    except (OSError, KeyError):  # no login name in a bare container
-        return "cli"
-    return name if re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", name) else "cli"
+    return default_actor(actor)
 
 
 def _one_of(end: str | None, minutes: float | None) -> None:
@@ -309,3 +302,8 @@ def dev() -> None:
 # The live demo keeps its own options and help (starter/dev/demo.py); sessionctl only names it.
 app.command("demo")(demo.main)
 app.add_typer(cli_keys.app, name="keys")
+# The operator's desk (starter/cli/operations.py).
+app.command()(operations.alerts)
+app.command()(operations.ack)
+app.command()(operations.audit)
+app.command()(operations.top)
