@@ -65,6 +65,7 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     "/keys/{key_id}/revoke": {},
     "/codec/encode": {"payloads": []},
     "/codec/decode": {"payloads": []},
+    "/alerts/{alert_id}/ack": {"actor": "op", "reason": "seen"},
 }
 
 FORBIDDEN = st.characters(categories=["Cc"]) | st.sampled_from(
@@ -109,7 +110,8 @@ def hostile_requests(draw: st.DrawFn) -> tuple[str, str, bytes, tuple[int, ...]]
             draw(HOSTILE_TEXT | st.sampled_from([".", ".."])), "", errors="surrogatepass"
         )
         segment = segment.replace(".", "%2E")
-        path = path.replace("{session_id}", segment).replace("{key_id}", segment)
+        for name in ("{session_id}", "{key_id}", "{alert_id}"):
+            path = path.replace(name, segment)
         allowed = (404, 422)  # a decoded "/" leaves the route: 404; else the id is refused
     return path, kind, raw, allowed
 
@@ -145,7 +147,11 @@ async def test_hostile_posts_are_refused_in_the_error_shape_and_the_session_stil
         template, kind, content, allowed = case
         if time.monotonic() > quiet_until:
             return  # the session writes its own warning soon: stop comparing tables
-        path = template.replace("{session_id}", session_id).replace("{key_id}", "0a1b2c3d4e5f")
+        path = (
+            template.replace("{session_id}", session_id)
+            .replace("{key_id}", "0a1b2c3d4e5f")
+            .replace("{alert_id}", "1")
+        )
         before = run(database_state(sessionmaker, session_id))
         headers = {"content-type": "application/json"}
         response = run(api.post(path, content=content, headers=headers))
