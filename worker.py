@@ -33,6 +33,7 @@ from activities.session import DATABASE_OUTAGE_ALERT_AFTER, SessionActivities
 from activities.sweep import SweepActivities
 from activities.termination import HaltWebhookPolicy, TerminationActivities
 from activities.termination_sequence import TerminationSequenceActivities
+from starter.runtime.job_counts import JobCountFlusher
 from starter.runtime.logging_setup import configure_logging
 from starter.runtime.metrics import ActivityMetricsInterceptor, Metrics
 from starter.runtime.schedules import ensure_schedules, ensure_sweeps
@@ -194,8 +195,10 @@ async def main() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     log.info("worker polling task queue %s", settings.temporal_task_queue)
+    flusher = asyncio.create_task(JobCountFlusher(metrics, sessionmaker).run(stop))
     async with worker:
         await stop.wait()
+    await flusher
     await http.aclose()
     await engine.dispose()
     if metrics_server is not None:

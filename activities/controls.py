@@ -5,6 +5,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.algorithm import AlgorithmControl, DatabaseAlgorithmControl
+from activities.notifications import announce_alert
 from activities.refusals import locked_session
 from domain.limits import WarningKind
 from domain.session import is_open
@@ -17,10 +18,10 @@ from domain.session_messages import (
     WarningInput,
 )
 from starter.runtime.metrics import Metrics
+from store.alerts import AlertRepository
 from store.audit import AuditRepository
 from store.notifications import NotificationRepository
 from store.sessions import SessionRepository
-from store.termination import AlertRepository
 
 
 class SessionControlActivities:
@@ -174,4 +175,5 @@ class SessionControlActivities:
                 run_id=input.run_id,
                 dedupe_key=key,
             )
+        await announce_alert(self.sessionmaker, key)
         activity.logger.error(message)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from activities.notifications import announce_alert
 from domain import signing
 from domain.halt_webhook import (
     HALT_EVENT,
@@ -102,6 +103,7 @@ class HaltWebhookActivities:
                 dedupe_key=key,
             )
         activity.logger.error(message)
+        await announce_alert(self.sessionmaker, key)  # to the operators' webhooks
 
 
 def _failed(input: HaltDeliveryInput, error: str, *, rejected: bool) -> ApplicationError:

@@ -16,8 +16,10 @@ from temporalio.exceptions import (
     ApplicationErrorCategory,
     WorkflowAlreadyStartedError,
 )
+from temporalio.service import RPCError
 
 from domain import signing
+from domain.alerts import Audience
 from domain.notifications import (
     DELIVERY_HEADER,
     DELIVERY_MAX_ATTEMPTS,
@@ -37,9 +39,9 @@ from domain.notifications import (
     retry_delay,
 )
 from domain.session_messages import NotificationRef
+from store.alerts import AlertRepository
 from store.models import Notification
 from store.notifications import NotificationRepository
-from store.termination import AlertRepository
 from store.webhooks import WebhookRepository
 
 # A receiver should acknowledge at once and work later; one that takes longer is retried.
@@ -66,32 +68,14 @@ class NotificationActivities:
         """
         if input.notification_id is None:
             return
-        async with self.sessionmaker.begin() as db:
-            notification = await _notification(db, input.notification_id)
-            if not await WebhookRepository(db).targets(notification.account_id):
-                # Nobody subscribed: the outbox row (which the SSE stream reads) is all there
-                # is to it, and a delivery workflow per warning and end would cost more than
-                # the session's whole termination.
-                await NotificationRepository(db).mark_delivered(input.notification_id)
-                return
-        try:
-            await activity.client().start_workflow(
-                "NotificationDelivery",
-                DeliverNotificationInput(notification_id=input.notification_id),
-                id=notification_workflow_id(input.notification_id),
-                task_queue=activity.info().task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-            )
-        except WorkflowAlreadyStartedError:
-            activity.logger.info("notification %d delivered already", input.notification_id)
+        await start_delivery_workflow(self.sessionmaker, input.notification_id)
 
     @activity.defn
     async def list_delivery_targets(self, input: DeliverNotificationInput) -> DeliveryTargets:
         """Active subscriptions for the notification's account, plus those for every account."""
         async with self.sessionmaker() as db:
             notification = await _notification(db, input.notification_id)
-            ids = await WebhookRepository(db).targets(notification.account_id)
+            ids = await _targets(db, notification)
         return DeliveryTargets(notification_id=input.notification_id, subscription_ids=ids)
 
     @activity.defn
@@ -138,7 +122,10 @@ class NotificationActivities:
             await WebhookRepository(db).record_gave_up(
                 input.notification_id, input.subscription_id, input.error[:MAX_ERROR_CHARS]
             )
+            # A failed alert is alerted, but not announced: that would feed itself.
+            operators = notification.audience == Audience.OPERATORS
             await AlertRepository(db).raise_alert(
+                notify=not operators,
                 kind="webhook_delivery_failed",
                 message=(
                     f"notification {input.notification_id} ({notification.kind}) was not "
@@ -146,6 +133,11 @@ class NotificationActivities:
                 )[:2000],
                 session_id=notification.session_id,
                 dedupe_key=f"webhook:{delivery_id(input.notification_id, input.subscription_id)}",
+            )
+        if not operators:
+            await announce_alert(
+                self.sessionmaker,
+                f"webhook:{delivery_id(input.notification_id, input.subscription_id)}",
             )
         activity.logger.warning(
             "webhook delivery %s gave up",
@@ -196,6 +188,51 @@ class NotificationActivities:
 
 def _event(row: Notification) -> NotificationEvent:
     return NotificationEvent.model_validate(row, from_attributes=True)
+
+
+async def start_delivery_workflow(
+    sessionmaker: async_sessionmaker[AsyncSession], notification_id: int
+) -> None:
+    """From inside an activity: start the notification's delivery workflow, unless nobody
+    subscribed (then the outbox row, which the SSE stream reads, is all there is to it)."""
+    async with sessionmaker.begin() as db:
+        notification = await _notification(db, notification_id)
+        if not await _targets(db, notification):
+            # A delivery workflow per warning and end would cost more than the session's
+            # whole termination.
+            await NotificationRepository(db).mark_delivered(notification_id)
+            return
+    try:
+        await activity.client().start_workflow(
+            "NotificationDelivery",
+            DeliverNotificationInput(notification_id=notification_id),
+            id=notification_workflow_id(notification_id),
+            task_queue=activity.info().task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+        )
+    except WorkflowAlreadyStartedError:
+        activity.logger.info("notification %d delivered already", notification_id)
+
+
+async def announce_alert(sessionmaker: async_sessionmaker[AsyncSession], dedupe_key: str) -> None:
+    """After the alert's transaction committed: deliver its notification to the operators'
+    webhooks. Best effort: the alert and its outbox row stand (the operators' SSE stream and
+    ``GET /alerts`` show it) even when Temporal refuses the start, which is logged."""
+    try:
+        async with sessionmaker() as db:
+            notification_id = await AlertRepository(db).notification_id(dedupe_key)
+        if notification_id is not None:
+            await start_delivery_workflow(sessionmaker, notification_id)
+    except (RPCError, RuntimeError) as err:
+        activity.logger.error("alert %s not sent to operator webhooks: %s", dedupe_key, err)
+
+
+async def _targets(db: AsyncSession, notification: Notification) -> list[int]:
+    """The active subscriptions this notification goes to (by its audience)."""
+    return await WebhookRepository(db).targets(
+        notification.account_id, Audience(notification.audience)
+    )
 
 
 async def _notification(db: AsyncSession, notification_id: int) -> Notification:

@@ -22,11 +22,13 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.notifications import announce_alert
 from domain.late_fills import late_fill_workflow_id
 from domain.session_messages import CheckNowInput, SessionState, SessionWorkflowInput
 from domain.status import EndReason, SessionStatus
 from domain.sweep import OVERDUE_GRACE, RepairKind
 from starter.runtime.metrics import Metrics
+from store.alerts import AlertRepository
 from store.audit import AuditRepository
 from store.fleet import FleetRepository
 from store.late_fills import LateFillRepository
@@ -34,7 +36,6 @@ from store.ledger import LedgerRepository
 from store.models import TradingSession
 from store.reconcile import ReconcileRepository
 from store.sessions import spec_of
-from store.termination import AlertRepository
 from workflows import search_attributes
 from workflows.late_fills import start_late_fill_follow_up
 
@@ -227,6 +228,7 @@ class Reconciler:
                 session_id=row.id,
                 dedupe_key=key,
             )
+        await announce_alert(self.sessionmaker, key)
         activity.logger.warning("reconciled session %s: %s (%s)", row.id, kind.value, detail)
 
 

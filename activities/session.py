@@ -6,6 +6,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.notifications import announce_alert
 from activities.refusals import refusal
 from domain.limits import session_loss
 from domain.risk import equity
@@ -15,10 +16,10 @@ from domain.status import IllegalTransitionError, SessionStatus
 from domain.sweep import CheckSource, loss_state, loss_used_pct
 from domain.termination_messages import FinishInput, FinishResult
 from starter.runtime.metrics import Metrics
+from store.alerts import AlertRepository
 from store.audit import AuditRepository
 from store.ledger import LedgerRepository
 from store.sessions import SessionNotFoundError, SessionRepository
-from store.termination import AlertRepository
 
 # A check that only succeeds this long after it was first scheduled means the database was
 # out for that long: worth an alert for a person, not just a retry counter.
@@ -107,15 +108,14 @@ class SessionActivities:
             f"database unreachable for {outage.total_seconds():.0f} s: the check of session "
             f"{session_id} scheduled at {first_scheduled.isoformat()} succeeded only then"
         )
+        key = f"{session_id}:database_outage:{first_scheduled.isoformat()}"
         async with self.sessionmaker.begin() as db:
             raised = await AlertRepository(db).raise_alert(
-                kind="database_outage",
-                message=message,
-                session_id=session_id,
-                dedupe_key=f"{session_id}:database_outage:{first_scheduled.isoformat()}",
+                kind="database_outage", message=message, session_id=session_id, dedupe_key=key
             )
         if raised:
             activity.logger.error(message)
+            await announce_alert(self.sessionmaker, key)
 
     @activity.defn
     async def finish_session(self, input: FinishInput) -> FinishResult:

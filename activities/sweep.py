@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.service import RPCError
 
+from activities.notifications import announce_alert
 from activities.performance import PerformanceActivities
 from activities.reconcile import Reconciler
 from activities.session import DATABASE_OUTAGE_ALERT_AFTER
@@ -22,9 +23,9 @@ from domain.session import workflow_id_for
 from domain.session_messages import CheckNowInput, SnapshotInput
 from domain.sweep import CheckSource, SweepResult, SweepShardInput, WakeReason
 from starter.runtime.metrics import Metrics
+from store.alerts import AlertRepository
 from store.fleet import FleetRepository
 from store.performance import PerformanceRepository
-from store.termination import AlertRepository
 
 # Signals in flight at once: a flash crash may wake a thousand sessions of one shard.
 SIGNAL_CONCURRENCY = 64
@@ -85,8 +86,11 @@ class SweepActivities:
                 checked=losses.checked,
                 signalled=len(wake),
             )
+            alert_key = None
             if outage > self.outage_alert_after:
-                await _raise_outage_alert(db, input, info.scheduled_time, outage)
+                alert_key = await _raise_outage_alert(db, input, info.scheduled_time, outage)
+        if alert_key is not None:
+            await announce_alert(self.sessionmaker, alert_key)
         failed = await self._wake(wake, closed)
         snapshots = await self._snapshots(input) if input.snapshots else 0
         repairs: dict[str, int] = {}
@@ -150,18 +154,17 @@ class SweepActivities:
 
 async def _raise_outage_alert(
     db: AsyncSession, input: SweepShardInput, first_scheduled: datetime, outage: timedelta
-) -> None:
-    """One alert per outage, named by the sweep it held up, for an operator to look at."""
+) -> str | None:
+    """One alert per outage, named by the sweep it held up, for an operator to look at;
+    its dedupe key when it is new."""
     message = (
         f"database unreachable for {outage.total_seconds():.0f} s: the sweep of shard "
         f"{input.shard + 1}/{input.shards} due at {input.due_at.isoformat()} succeeded only then"
     )
+    key = f"sweep:{input.shard}/{input.shards}:database_outage:{first_scheduled.isoformat()}"
     raised = await AlertRepository(db).raise_alert(
-        kind="database_outage",
-        message=message,
-        session_id=None,
-        dedupe_key=f"sweep:{input.shard}/{input.shards}:database_outage:"
-        f"{first_scheduled.isoformat()}",
+        kind="database_outage", message=message, session_id=None, dedupe_key=key
     )
     if raised:
         activity.logger.error(message)
+    return key if raised else None

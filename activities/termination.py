@@ -24,10 +24,11 @@ from domain.status import EndReason, SessionStatus
 from domain.termination import TerminationStep
 from domain.termination_messages import CleanupFailedInput, CleanupRetryInput, StepInput, StepResult
 from starter.runtime.metrics import Metrics
+from store.alerts import AlertRepository
 from store.audit import AuditRepository
 from store.notifications import NotificationRepository
 from store.sessions import SessionRepository
-from store.termination import AlertRepository, PortfolioRepository, TerminationStepRepository
+from store.termination import PortfolioRepository, TerminationStepRepository
 
 HALT_WEBHOOK_WORKFLOW = "HaltWebhookDelivery"
 
@@ -187,21 +188,15 @@ class TerminationActivities:
         )
         async with self.sessionmaker.begin() as db:
             sessions = SessionRepository(db)
-            row = await locked_session(sessions, step.session_id)
+            await locked_session(sessions, step.session_id)
             await sessions.transition(step.session_id, SessionStatus.CLEANUP_FAILED)
             await AlertRepository(db).raise_alert(
                 kind="cleanup_failed", message=message, session_id=step.session_id, dedupe_key=key
             )
             details = {"failed_step": input.failed_step, "error": input.error}
             await _audit(db, step, "cleanup.failed", f"cleanup_failed:{input.attempt}", details)
-            await NotificationRepository(db).enqueue(
-                session_id=step.session_id,
-                account_id=row.account_id,
-                kind="session.cleanup_failed",
-                payload={"session_id": step.session_id, "message": message, **details},
-                dedupe_key=key,
-            )
-            notification_id = await NotificationRepository(db).id_for(key)
+            # For operators, not the account's traders: the alert's notification is it.
+            notification_id = await AlertRepository(db).notification_id(key)
         activity.logger.error(message)
         return NotificationRef(notification_id=notification_id)
 

@@ -65,8 +65,10 @@ class NotificationEvent(BaseModel):
 
     id: int
     kind: str
-    session_id: str
-    account_id: str
+    # "operators" for an alert (``kind`` is ``alert.<its kind>``); it may name no session.
+    audience: str = "account"
+    session_id: str | None
+    account_id: str | None
     created_at: datetime
     payload: dict[str, Any]
 

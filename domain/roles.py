@@ -10,3 +10,4 @@ class Role(StrEnum):
     ADMIN = "admin"
     MARKET_DATA = "market_data"  # a price feed: POST /marks and nothing else
     RISK = "risk"  # a risk desk: engages the kill switch, reads the risk figures
+    AUDITOR = "auditor"  # compliance: reads the audit trail and nothing else

@@ -1,13 +1,15 @@
 """Append-only audit trail. Rows are only ever inserted; a trigger refuses the rest."""
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.models import AuditEvent
+from store.models import AuditEvent, TradingSession
 
 
 class AuditRepository:
@@ -68,3 +70,45 @@ class AuditRepository:
             .returning(AuditEvent.id)
         )
         return len((await self.db.execute(stmt)).all())
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """A window and filters of the audit trail; None means any. ``since`` is inclusive,
+    ``until`` exclusive, so consecutive windows neither miss nor repeat an event."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    actor: str | None = None
+    action: str | None = None
+    account_id: str | None = None
+    session_id: str | None = None
+
+
+def audit_statement(query: AuditQuery) -> Select[AuditEvent]:
+    """The events matching ``query`` in (occurred_at, id) order, for a streamed export."""
+    stmt = select(AuditEvent)
+    if query.since is not None:
+        stmt = stmt.where(AuditEvent.occurred_at >= query.since)
+    if query.until is not None:
+        stmt = stmt.where(AuditEvent.occurred_at < query.until)
+    if query.actor is not None:
+        stmt = stmt.where(AuditEvent.actor == query.actor)
+    if query.action is not None:
+        stmt = stmt.where(AuditEvent.action == query.action)
+    if query.session_id is not None:
+        stmt = stmt.where(AuditEvent.session_id == query.session_id)
+    if query.account_id is not None:
+        sessions = select(TradingSession.id).where(TradingSession.account_id == query.account_id)
+        stmt = stmt.where(AuditEvent.session_id.in_(sessions))
+    return stmt.order_by(AuditEvent.occurred_at, AuditEvent.id)
+
+
+async def stream_audit(
+    db: AsyncSession, query: AuditQuery, batch: int = 500
+) -> AsyncIterator[Sequence[AuditEvent]]:
+    """The matching events in batches, read through a server-side cursor: memory stays at
+    one batch however long the window (the caller's session holds the cursor's transaction)."""
+    result = await db.stream_scalars(audit_statement(query).execution_options(yield_per=batch))
+    async for partition in result.partitions(batch):
+        yield partition

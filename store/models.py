@@ -224,6 +224,8 @@ class AuditEvent(Base):
     """Append-only: a database trigger refuses UPDATE and DELETE."""
 
     __tablename__ = "audit_events"
+    # Exports read a window of time in (occurred_at, id) order.
+    __table_args__ = (Index("ix_audit_events_occurred_at", "occurred_at", "id"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     session_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -247,8 +249,11 @@ class Notification(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    session_id: Mapped[str] = mapped_column(String(64), index=True)
-    account_id: Mapped[str] = mapped_column(String(64))
+    # None only for operator notifications about no session (a database outage).
+    session_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    account_id: Mapped[str | None] = mapped_column(String(64))
+    # "account": the account's traders; "operators": an alert, for operators only.
+    audience: Mapped[str] = mapped_column(String(16), server_default="account")
     kind: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
@@ -349,6 +354,8 @@ class WebhookSubscription(Base):
     url: Mapped[str] = mapped_column(Text)
     secret: Mapped[str] = mapped_column(Text)
     account_id: Mapped[str | None] = mapped_column(String(64))  # None: every account
+    # "account": notifications of one account (or all); "operators": every alert.
+    scope: Mapped[str] = mapped_column(String(16), server_default="account")
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
@@ -368,14 +375,21 @@ class Alert(Base):
     """Something an operator must look at: cleanup failed, database unreachable, ..."""
 
     __tablename__ = "alerts"
+    # Open alerts (not acknowledged) are what operators and the gauge read; kept small.
+    __table_args__ = (
+        Index("ix_alerts_open", "kind", postgresql_where=text("acknowledged_at IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     session_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    account_id: Mapped[str | None] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text)
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now(), index=True)
     resolved_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))
 
 
 class ApiKey(Base):
@@ -391,3 +405,15 @@ class ApiKey(Base):
     description: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     revoked_at: Mapped[datetime | None]
+
+
+class JobCount(Base):
+    """Background jobs by kind and outcome (and loss checks by source), per hour: what the
+    workers counted, added up, for ``/jobs/stats``."""
+
+    __tablename__ = "job_counts"
+
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)

@@ -7,6 +7,7 @@ from sqlalchemy import ColumnElement, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.alerts import Audience
 from store.models import Notification
 
 # LISTEN on this channel to hear of each committed notification (payload: its id).
@@ -20,18 +21,24 @@ class NotificationRepository:
     async def enqueue(
         self,
         *,
-        session_id: str,
-        account_id: str,
+        session_id: str | None,
+        account_id: str | None,
         kind: str,
         payload: dict[str, Any],
         dedupe_key: str,
+        audience: Audience = Audience.ACCOUNT,
     ) -> bool:
-        """Queue one notification; the dedupe key makes a retried write a no-op."""
+        """Queue one notification; the dedupe key makes a retried write a no-op.
+
+        An ``account`` notification names its session and account; an ``operators`` one (an
+        alert) may name neither.
+        """
         stmt = (
             insert(Notification)
             .values(
                 session_id=session_id,
                 account_id=account_id,
+                audience=audience.value,
                 kind=kind,
                 payload=payload,
                 dedupe_key=dedupe_key,

@@ -1,4 +1,7 @@
-"""Repositories for the termination sequence: step records, the paper book, portfolios."""
+"""Repositories for the termination sequence: step records, the paper book, portfolios.
+
+``AlertRepository`` lives in ``store.alerts``; it is importable from here as before.
+"""
 
 from decimal import Decimal
 from typing import Any
@@ -7,7 +10,8 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.models import Alert, Order, Portfolio, PortfolioSettlement, TerminationStep
+from store.alerts import AlertRepository
+from store.models import Order, Portfolio, PortfolioSettlement, TerminationStep
 
 
 class TerminationStepRepository:
@@ -120,21 +124,9 @@ class PortfolioRepository:
         return await self.db.get(Portfolio, account_id, populate_existing=True)
 
 
-class AlertRepository:
-    def __init__(self, db: AsyncSession) -> None:
-        self.db = db
-
-    async def raise_alert(
-        self, *, kind: str, message: str, session_id: str | None, dedupe_key: str | None
-    ) -> bool:
-        stmt = (
-            insert(Alert)
-            .values(kind=kind, message=message, session_id=session_id, dedupe_key=dedupe_key)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(Alert.id)
-        )
-        return (await self.db.execute(stmt)).scalar_one_or_none() is not None
-
-    async def for_session(self, session_id: str) -> list[Alert]:
-        stmt = select(Alert).where(Alert.session_id == session_id).order_by(Alert.id)
-        return list((await self.db.execute(stmt)).scalars())
+__all__ = [
+    "AlertRepository",
+    "PaperBookRepository",
+    "PortfolioRepository",
+    "TerminationStepRepository",
+]

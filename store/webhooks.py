@@ -3,10 +3,11 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.alerts import Audience
 from store.models import WebhookDelivery, WebhookSubscription
 
 
@@ -17,10 +18,18 @@ class WebhookRepository:
         self.db = db
 
     async def subscribe(
-        self, *, url: str, secret: str, account_id: str | None
+        self,
+        *,
+        url: str,
+        secret: str,
+        account_id: str | None,
+        scope: Audience = Audience.ACCOUNT,
     ) -> WebhookSubscription:
-        """Add an active subscription; ``account_id`` None means every account."""
-        row = WebhookSubscription(url=url, secret=secret, account_id=account_id, active=True)
+        """Add an active subscription; ``account_id`` None means every account. Scope
+        ``operators`` receives every alert and nothing else."""
+        row = WebhookSubscription(
+            url=url, secret=secret, account_id=account_id, scope=scope.value, active=True
+        )
         self.db.add(row)
         await self.db.flush()
         await self.db.refresh(row)
@@ -42,17 +51,25 @@ class WebhookRepository:
             await self.db.flush()
         return row
 
-    async def targets(self, account_id: str) -> list[int]:
-        """Active subscriptions to this account's notifications: its own and the catch-alls."""
-        stmt = (
-            select(WebhookSubscription.id)
-            .where(
-                WebhookSubscription.active,
+    async def targets(
+        self, account_id: str | None, audience: Audience = Audience.ACCOUNT
+    ) -> list[int]:
+        """Active subscriptions for a notification: for an account's, that account's own and
+        the catch-alls of scope ``account``; for an operator notification, those of scope
+        ``operators``. Traders' subscriptions never see alerts, operators' see only alerts."""
+        if audience is Audience.OPERATORS:
+            match = WebhookSubscription.scope == Audience.OPERATORS.value
+        else:
+            match = and_(
+                WebhookSubscription.scope == Audience.ACCOUNT.value,
                 or_(
                     WebhookSubscription.account_id.is_(None),
                     WebhookSubscription.account_id == account_id,
                 ),
             )
+        stmt = (
+            select(WebhookSubscription.id)
+            .where(WebhookSubscription.active, match)
             .order_by(WebhookSubscription.id)
         )
         return list((await self.db.execute(stmt)).scalars())

@@ -35,6 +35,8 @@ class HousekeepingWorkflow:
                 PurgeInput(cutoff=cutoff, limit=input.batch_size),
                 start_to_close_timeout=PURGE_TIMEOUT,
                 retry_policy=PURGE_RETRY,
+                summary=f"purge batch {totals.batches + 1}: up to {input.batch_size} sessions "
+                f"ended before {cutoff:%Y-%m-%d %H:%M} UTC",
             )
             totals.batches += 1
             totals.sessions_purged += batch.sessions_purged
@@ -47,6 +49,9 @@ class HousekeepingWorkflow:
                 workflow.continue_as_new(
                     input.model_copy(update={"cutoff": cutoff, "carried": totals})
                 )
+        workflow.set_current_details(
+            f"purged {totals.sessions_purged} sessions in {totals.batches} batches"
+        )
         workflow.logger.info(
             "housekeeping purged %d sessions in %d batches",
             totals.sessions_purged,

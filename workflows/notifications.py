@@ -53,6 +53,7 @@ class NotificationDeliveryWorkflow:
             input,
             start_to_close_timeout=DATABASE_TIMEOUT,
             retry_policy=DATABASE_RETRY,
+            summary=f"subscribers of notification {input.notification_id}",
         )
         # Side by side: one slow or dead receiver must not hold up the others.
         outcomes = await asyncio.gather(
@@ -71,6 +72,7 @@ class NotificationDeliveryWorkflow:
             input,
             start_to_close_timeout=DATABASE_TIMEOUT,
             retry_policy=DATABASE_RETRY,
+            summary=f"{len(result.delivered)} delivered, {len(result.failed)} gave up",
         )
         workflow.logger.info(
             "notification %d: %d delivered, %d failed, %d skipped",
@@ -89,6 +91,7 @@ class NotificationDeliveryWorkflow:
                 delivery,
                 start_to_close_timeout=DELIVERY_TIMEOUT,
                 retry_policy=DELIVERY_RETRY,
+                summary=f"POST to webhook {subscription_id}",
             )
         except ActivityError as err:
             await workflow.execute_activity_method(
@@ -100,6 +103,7 @@ class NotificationDeliveryWorkflow:
                 ),
                 start_to_close_timeout=DATABASE_TIMEOUT,
                 retry_policy=DATABASE_RETRY,
+                summary=f"webhook {subscription_id} gave up: alert",
             )
             return "failed"
         return "delivered" if outcome.delivered else "skipped"

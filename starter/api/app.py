@@ -6,6 +6,8 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from starter.api import (
+    alerts,
+    audit,
     codec,
     health,
     jobs,
@@ -69,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # Notifications (list, SSE stream) and webhook subscriptions; brings its LISTEN lifespan.
     app.include_router(notifications.router, dependencies=operator_only)
+    app.include_router(alerts.router)
+    app.include_router(audit.router)
     app.include_router(keys.router)
     app.include_router(marks.router)
     app.include_router(codec.router)

@@ -32,6 +32,9 @@ class Permission(StrEnum):
     KILL = "risk.kill"  # press the kill switch
     REARM = "risk.rearm"  # re-arm it: unlock its scope
     READ_RISK = "risk.read"  # kill switches, account risk figures
+    READ_AUDIT = "audit.read"  # a session's audit trail; the whole trail's export
+    READ_ALERTS = "alerts.read"
+    ACK_ALERTS = "alerts.acknowledge"
 
 
 _T, _S, _O, _A = Role.TRADER, Role.SERVICE, Role.OPERATOR, Role.ADMIN
@@ -49,6 +52,9 @@ ROLES: Mapping[Permission, frozenset[Role]] = {
     Permission.KILL: frozenset({Role.RISK, _A}),
     Permission.REARM: frozenset({_A}),
     Permission.READ_RISK: frozenset({Role.RISK, _O, _A}),
+    Permission.READ_AUDIT: frozenset({Role.AUDITOR, _T, _O, _A}),  # a trader: own sessions
+    Permission.READ_ALERTS: frozenset({_O, _A}),
+    Permission.ACK_ALERTS: frozenset({_O, _A}),
 }
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <API key>`")
@@ -136,3 +142,17 @@ MarketData = Annotated[Principal, Depends(require(Permission.MARKET_DATA))]
 Kill = Annotated[Principal, Depends(require(Permission.KILL))]
 Rearm = Annotated[Principal, Depends(require(Permission.REARM))]
 ReadRisk = Annotated[Principal, Depends(require(Permission.READ_RISK))]
+ReadSessionAudit = Annotated[Principal, Depends(require_for_session(Permission.READ_AUDIT))]
+ReadAlerts = Annotated[Principal, Depends(require(Permission.READ_ALERTS))]
+AckAlerts = Annotated[Principal, Depends(require(Permission.ACK_ALERTS))]
+
+
+async def _export_audit(principal: Authenticated) -> Principal:
+    """The whole trail's export: auditors, operators and admins (not a trader)."""
+    check_role(principal, Permission.READ_AUDIT)
+    if principal.role is Role.TRADER:
+        raise ForbiddenError("a trader reads the audit of its own sessions only")
+    return principal
+
+
+ExportAudit = Annotated[Principal, Depends(_export_audit)]

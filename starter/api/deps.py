@@ -15,6 +15,8 @@ from temporalio.client import Client
 
 from starter.runtime.metrics import Metrics
 from starter.runtime.settings import Settings
+from starter.services.alerts import AlertService
+from starter.services.audit import AuditService
 from starter.services.jobs import JobService
 from starter.services.key_cache import KeyCache
 from starter.services.keys import KeyService
@@ -43,6 +45,8 @@ class Services:
     notifications: NotificationService
     jobs: JobService
     kill_switch: KillSwitchService
+    alerts: AlertService
+    audit: AuditService
 
     @classmethod
     def build(
@@ -65,6 +69,8 @@ class Services:
             notifications=NotificationService(sessionmaker),
             jobs=JobService(client, sessionmaker, settings),
             kill_switch=KillSwitchService(client, sessionmaker, settings, metrics),
+            alerts=AlertService(sessionmaker),
+            audit=AuditService(sessionmaker),
         )
 
 
@@ -124,6 +130,14 @@ async def _kill_switch(request: Request) -> KillSwitchService:
     return (await _services(request)).kill_switch
 
 
+async def _alerts(request: Request) -> AlertService:
+    return (await _services(request)).alerts
+
+
+async def _audit(request: Request) -> AuditService:
+    return (await _services(request)).audit
+
+
 ClientDep = Annotated[Client, Depends(_client)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
@@ -136,3 +150,5 @@ KeysDep = Annotated[KeyService, Depends(_keys)]
 NotificationsDep = Annotated[NotificationService, Depends(_notifications)]
 JobsDep = Annotated[JobService, Depends(_jobs)]
 KillSwitchDep = Annotated[KillSwitchService, Depends(_kill_switch)]
+AlertsDep = Annotated[AlertService, Depends(_alerts)]
+AuditDep = Annotated[AuditService, Depends(_audit)]

@@ -30,7 +30,9 @@ POLLER_FRESHNESS = timedelta(seconds=90)
 router = APIRouter(prefix="/health", tags=["health"], route_class=StrictJsonRoute)
 
 
-class _WorkerState(BaseModel):
+class QueueState(BaseModel):
+    """Fresh pollers and the backlog of the task queue (describe-task-queue)."""
+
     workflow_pollers: int
     activity_pollers: int
     backlog: Backlog
@@ -59,10 +61,10 @@ async def ready(
             raise RuntimeError("frontend reports NOT_SERVING")
         return f"{settings.resolved_temporal_address} serving"
 
-    worker_state: list[_WorkerState] = []
+    worker_state: list[QueueState] = []
 
     async def worker() -> str:
-        state = await _describe_queue(client, queue)
+        state = await describe_queue(client, queue)
         worker_state.append(state)
         if state.workflow_pollers == 0:
             raise RuntimeError(
@@ -102,7 +104,7 @@ async def _run(name: Literal["database", "temporal", "worker"], probe: Awaitable
     return Check(name=name, ok=ok, detail=detail, duration_ms=round(elapsed, 1))
 
 
-async def _describe_queue(client: Client, queue: str) -> _WorkerState:
+async def describe_queue(client: Client, queue: str) -> QueueState:
     workflow, activity = await asyncio.gather(
         _describe(client, queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
         _describe(client, queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
@@ -111,7 +113,7 @@ async def _describe_queue(client: Client, queue: str) -> _WorkerState:
         workflow.stats.approximate_backlog_age.ToTimedelta(),
         activity.stats.approximate_backlog_age.ToTimedelta(),
     )
-    return _WorkerState(
+    return QueueState(
         workflow_pollers=_fresh_pollers(workflow),
         activity_pollers=_fresh_pollers(activity),
         backlog=Backlog(

@@ -6,7 +6,7 @@ The services take and return these too, so the API and the CLI speak the same sh
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from fastapi import Path
 from pydantic import (
@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from domain.alerts import Audience
 from domain.orders import OrderStatus
 from domain.performance import SnapshotKind
 from domain.positions import Side
@@ -367,8 +368,9 @@ class NotificationOut(BaseModel):
 
     id: int
     kind: str
-    session_id: str
-    account_id: str
+    audience: Audience = Field(description="`account` (its traders) or `operators` (an alert).")
+    session_id: str | None
+    account_id: str | None
     created_at: datetime
     delivered_at: datetime | None
     payload: dict[str, Any]
@@ -382,6 +384,17 @@ class WebhookBody(Body):
         description="HMAC-SHA256 key: 16-256 characters, no control characters; never returned."
     )
     account_id: Identifier | None = Field(default=None, description="Unset: every account.")
+    scope: Audience = Field(
+        default=Audience.ACCOUNT,
+        description="`account`: the notifications of `account_id` (or every account); "
+        "`operators`: every alert and nothing else (no `account_id`).",
+    )
+
+    @model_validator(mode="after")
+    def _operators_take_no_account(self) -> Self:
+        if self.scope is Audience.OPERATORS and self.account_id is not None:
+            raise ValueError("an operators subscription receives every alert: no account_id")
+        return self
 
 
 class WebhookOut(BaseModel):
@@ -390,6 +403,7 @@ class WebhookOut(BaseModel):
     id: int
     url: str
     account_id: str | None
+    scope: Audience
     active: bool
     created_at: datetime
 
@@ -425,8 +439,17 @@ class Failures(BaseModel):
     sessions: list[FailedSession]
 
 
+class JobOutcomes(BaseModel):
+    """One kind of background job in the window: done, gave up, attempts retried."""
+
+    success: int = 0
+    failure: int = 0
+    retry: int = 0
+
+
 class JobStats(BaseModel):
-    """Executions on the task queue: started and closed (by status) in the window, running now."""
+    """Executions on the task queue: started and closed (by status) in the window, running now;
+    background jobs by outcome, the success ratio against the objective, and checks per hour."""
 
     since: datetime
     until: datetime
@@ -434,6 +457,16 @@ class JobStats(BaseModel):
     started: int
     running: int
     closed: dict[str, int]
+    jobs: dict[str, JobOutcomes] = Field(
+        description="check, sweep, termination, notification, housekeeping (whole hours)."
+    )
+    success_ratio: float | None = Field(
+        description="success / (success + failure) over every job kind; None with no jobs."
+    )
+    slo_target: float = Field(description="The objective: 0.999.")
+    slo_met: bool | None = Field(description="success_ratio >= slo_target; None with no jobs.")
+    checks: dict[str, int] = Field(description="Loss checks by source (sweep, workflow).")
+    checks_per_hour: float
 
 
 # --- health

@@ -5,8 +5,6 @@ Exit codes: 0 done, 1 refused or failed (e.g. the session already ended), 2 usag
 """
 
 import asyncio
-import getpass
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -26,12 +24,13 @@ from starter.api.schemas import (
     TerminateBody,
 )
 from starter.cli import keys as cli_keys
-from starter.cli import render
+from starter.cli import operations, render
 from starter.cli import risk as cli_risk
 from starter.cli.runner import (
     EXIT_ERROR,
     EXIT_INVALID,
     EXIT_USAGE,
+    default_actor,
     fail,
     parse,
     run_with_client,
@@ -68,13 +67,7 @@ def _out() -> Console:
 
 
 def _actor(actor: str | None) -> str:
-    if actor is not None:
-        return actor
-    try:
-        name = getpass.getuser()
-    except (OSError, KeyError):  # no login name in a bare container
-        return "cli"
-    return name if re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", name) else "cli"
+    return default_actor(actor)
 
 
 def _one_of(end: str | None, minutes: float | None) -> None:
@@ -313,3 +306,8 @@ app.add_typer(cli_keys.app, name="keys")
 app.command()(cli_risk.kill)
 app.command()(cli_risk.rearm)
 app.command("kill-status")(cli_risk.kill_status)
+# The operator's desk (starter/cli/operations.py).
+app.command()(operations.alerts)
+app.command()(operations.ack)
+app.command()(operations.audit)
+app.command()(operations.top)

@@ -32,7 +32,9 @@ def _with_keys(work: Callable[[KeyService], Awaitable[T]]) -> T:
 
 @app.command()
 def create(
-    role: Annotated[Role, typer.Option(help="trader, service, operator, admin or market_data.")],
+    role: Annotated[
+        Role, typer.Option(help="trader, service, operator, admin, market_data or auditor.")
+    ],
     account: Annotated[str | None, typer.Option(help="The trader's account.")] = None,
     description: Annotated[str | None, typer.Option(help="What the key is for.")] = None,
 ) -> None:

@@ -6,6 +6,7 @@ disposes the engine and turns every refusal into a red line on stderr and a dist
 """
 
 import asyncio
+import getpass
 import re
 import warnings
 from collections.abc import Awaitable, Callable
@@ -78,6 +79,17 @@ def parse(model: type[M], data: dict[str, Any]) -> M:
         return model.model_validate({k: v for k, v in data.items() if v is not None})
     except ValidationError as err:
         fail(validation_message(err), EXIT_INVALID)
+
+
+def default_actor(actor: str | None) -> str:
+    """The given actor, else the login name (when it is a valid id), else ``cli``."""
+    if actor is not None:
+        return actor
+    try:
+        name = getpass.getuser()
+    except (OSError, KeyError):  # no login name in a bare container
+        return "cli"
+    return name if re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", name) else "cli"
 
 
 def load_settings() -> Settings:

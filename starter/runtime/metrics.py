@@ -6,9 +6,19 @@ workers in one process never collide. Workflows cannot touch these (replays woul
 twice): the workflow side feeds them through its activities.
 """
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.metrics_core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.worker import (
@@ -21,6 +31,19 @@ from temporalio.worker import (
 LATENESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 # A breach should halt trading within seconds; minutes mean something is badly wrong.
 HALT_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300)
+
+# The background jobs the 99.9 % success-rate objective counts, by the activity that is one.
+JOB_ACTIVITIES: Mapping[str, str] = {
+    "check_session": "check",
+    "sweep_shard": "sweep",
+    "run_steps": "termination",
+    "deliver_webhook": "notification",
+    "purge_ended_sessions": "housekeeping",
+}
+JOB_KINDS = tuple(dict.fromkeys(JOB_ACTIVITIES.values()))
+# success: done; failure: gave up (non-retryable, or its last attempt); retry: will be retried.
+JOB_OUTCOMES = ("success", "failure", "retry")
+SLO_TARGET = 0.999
 
 
 class Metrics:
@@ -124,14 +147,88 @@ class Metrics:
             ["scope"],
             registry=r,
         )
+        # Load: CPU seconds, resident memory, open fds of this process (process_*).
+        ProcessCollector(registry=r)
+        self.jobs = Counter(
+            "trading_jobs",
+            "Background jobs (check, sweep, termination, notification, housekeeping) by "
+            "outcome: success, failure (gave up) or retry (an attempt failed, another follows).",
+            ["kind", "outcome"],
+            registry=r,
+        )
+        for kind in JOB_KINDS:
+            for outcome in JOB_OUTCOMES:
+                self.jobs.labels(kind, outcome)
+        self.activities_in_flight = Gauge(
+            "trading_worker_activities_in_flight",
+            "Activities this worker process is running now, by activity type.",
+            ["activity_type"],
+            registry=r,
+        )
+        # Fed by the API at each scrape, from the database and describe-task-queue.
+        self.alerts_total = DatabaseCounter(
+            "trading_alerts", "Alerts raised, by kind (counted in the database).", "kind"
+        )
+        r.register(self.alerts_total)
+        self.alerts_open = Gauge(
+            "trading_alerts_open",
+            "Alerts no operator acknowledged yet, by kind.",
+            ["kind"],
+            registry=r,
+        )
+        self.backlog = Gauge(
+            "trading_task_queue_backlog",
+            "Tasks waiting on the task queue (approximate, from describe-task-queue).",
+            ["task_type"],
+            registry=r,
+        )
+        self.backlog_age = Gauge(
+            "trading_task_queue_backlog_age_seconds",
+            "Age of the oldest task waiting on the task queue (workflow or activity).",
+            registry=r,
+        )
+        self.pollers = Gauge(
+            "trading_task_queue_pollers",
+            "Workers that polled the task queue in the last 90 s, by task type.",
+            ["task_type"],
+            registry=r,
+        )
+        self.dependency_up = Gauge(
+            "trading_dependency_up",
+            "1 when the API reached the dependency at the last scrape (database, temporal).",
+            ["dependency"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         """The registry in the Prometheus text exposition format."""
         return generate_latest(self.registry)
 
 
+class DatabaseCounter(Collector):
+    """A counter whose values are read from the database at scrape time (alerts are rows:
+    every API replica reports the same, and a restart loses nothing)."""
+
+    def __init__(self, name: str, documentation: str, label: str) -> None:
+        self.name, self.documentation, self.label = name, documentation, label
+        self.values: dict[str, float] = {}
+
+    def set(self, values: Mapping[str, float]) -> None:
+        self.values = dict(values)
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=[self.label])
+        for value_label, value in sorted(self.values.items()):
+            family.add_metric([value_label], value)
+        yield family
+
+    def describe(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self.name, self.documentation, labels=[self.label])
+
+
 class ActivityMetricsInterceptor(Interceptor):
-    """Counts every failed activity attempt by activity type, without touching activities."""
+    """Counts every failed activity attempt by activity type, the activities in flight and
+    the background jobs' outcomes, without touching activities."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
@@ -146,14 +243,38 @@ class _CountFailures(ActivityInboundInterceptor):
         self.metrics = metrics
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        info = activity.info()
+        job = JOB_ACTIVITIES.get(info.activity_type)
+        in_flight = self.metrics.activities_in_flight.labels(info.activity_type)
+        in_flight.inc()
         try:
-            return await super().execute_activity(input)
+            result = await super().execute_activity(input)
         except CancelledError:
             raise  # the workflow or the worker gave up on it: not a failure of the activity
         except Exception as err:
             error_type = err.type if isinstance(err, ApplicationError) and err.type else None
             self.metrics.activity_failures.labels(
-                activity_type=activity.info().activity_type,
+                activity_type=info.activity_type,
                 error_type=error_type or type(err).__name__,
             ).inc()
+            if job is not None:
+                self.metrics.jobs.labels(job, "failure" if _gives_up(err, info) else "retry").inc()
             raise
+        else:
+            if job is not None:
+                self.metrics.jobs.labels(job, "success").inc()
+            return result
+        finally:
+            in_flight.dec()
+
+
+def _gives_up(err: Exception, info: activity.Info) -> bool:
+    """Whether this failed attempt is the activity's last: no retry follows."""
+    if isinstance(err, ApplicationError) and err.non_retryable:
+        return True
+    policy = info.retry_policy
+    if policy is None:
+        return False
+    if isinstance(err, ApplicationError) and err.type in (policy.non_retryable_error_types or ()):
+        return True
+    return 0 < policy.maximum_attempts <= info.attempt

@@ -4,6 +4,7 @@ Both read Temporal visibility, scoped to this deployment's task queue, and Postg
 """
 
 import asyncio
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -15,10 +16,13 @@ from temporalio.client import Client, WorkflowExecution
 from temporalio.service import RPCError
 
 from domain.session import workflow_id_for
-from starter.api.schemas import FailedSession, FailedWorkflow, Failures, JobStats
+from starter.api.schemas import FailedSession, FailedWorkflow, Failures, JobOutcomes, JobStats
+from starter.runtime.job_counts import CHECKS_KIND
+from starter.runtime.metrics import JOB_KINDS, JOB_OUTCOMES, SLO_TARGET
 from starter.runtime.settings import Settings
 from starter.services.errors import UnavailableError
 from store.failures import cleanup_failed_sessions
+from store.job_counts import JobCountRepository
 
 # Histories fetched at once for last errors: enough to be quick, few enough to spare the server.
 HISTORY_FETCHES = 8
@@ -78,6 +82,17 @@ class JobService:
         except RPCError as err:
             raise UnavailableError(f"Temporal visibility did not answer: {err.message}") from err
         by_status = {str(group.group_values[0]): group.count for group in closed.groups}
+        async with self.sessionmaker() as db:
+            totals = await JobCountRepository(db).totals(since)
+        jobs = {kind: JobOutcomes() for kind in JOB_KINDS}
+        checks: dict[str, int] = {}
+        for (kind, outcome), count in totals.items():
+            if kind == CHECKS_KIND:
+                checks[outcome] = count
+            elif outcome in JOB_OUTCOMES:
+                counts = jobs.setdefault(kind, JobOutcomes())
+                setattr(counts, outcome, getattr(counts, outcome) + count)
+        ratio = success_ratio(jobs.values())
         return JobStats(
             since=since,
             until=until,
@@ -85,6 +100,12 @@ class JobService:
             started=started.count,
             running=running.count,
             closed=by_status,
+            jobs=jobs,
+            success_ratio=ratio,
+            slo_target=SLO_TARGET,
+            slo_met=None if ratio is None else ratio >= SLO_TARGET,
+            checks=checks,
+            checks_per_hour=round(sum(checks.values()) / hours, 3),
         )
 
 
@@ -141,6 +162,13 @@ def _failure_chain(failure: Failure) -> tuple[str, str | None]:
             error_type = current.application_failure_info.type
         current = current.cause if current.HasField("cause") else None
     return ": ".join(messages), error_type
+
+
+def success_ratio(jobs: Iterable[JobOutcomes]) -> float | None:
+    """Jobs that succeeded among those that ended (retried attempts are not endings)."""
+    done = [(j.success, j.failure) for j in jobs]
+    ended = sum(s + f for s, f in done)
+    return None if ended == 0 else sum(s for s, _ in done) / ended
 
 
 def _timestamp(moment: datetime) -> str:

@@ -62,7 +62,10 @@ class NotificationService:
         """A new webhook subscription (of one account, or all)."""
         async with self.sessionmaker.begin() as db:
             row = await WebhookRepository(db).subscribe(
-                url=str(request.url), secret=request.secret, account_id=request.account_id
+                url=str(request.url),
+                secret=request.secret,
+                account_id=request.account_id,
+                scope=request.scope,
             )
             return WebhookOut.model_validate(row, from_attributes=True)
 

@@ -68,6 +68,7 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     # Every mutation is hostile, so the kill switch is never pressed (a scope no session has).
     "/kill-switch": {"scope": {"account_id": "acc-fz-kill"}, "reason": "fuzz", "actor": "op"},
     "/kill-switch/{kill_switch_id}/rearm": {"actor": "op", "reason": "fuzz"},
+    "/alerts/{alert_id}/ack": {"actor": "op", "reason": "seen"},
 }
 
 FORBIDDEN = st.characters(categories=["Cc"]) | st.sampled_from(
@@ -112,8 +113,8 @@ def hostile_requests(draw: st.DrawFn) -> tuple[str, str, bytes, tuple[int, ...]]
             draw(HOSTILE_TEXT | st.sampled_from([".", ".."])), "", errors="surrogatepass"
         )
         segment = segment.replace(".", "%2E")
-        path = path.replace("{session_id}", segment).replace("{key_id}", segment)
-        path = path.replace("{kill_switch_id}", segment)
+        for name in ("{session_id}", "{key_id}", "{alert_id}", "{kill_switch_id}"):
+            path = path.replace(name, segment)
         allowed = (404, 422)  # a decoded "/" leaves the route: 404; else the id is refused
     return path, kind, raw, allowed
 
@@ -149,8 +150,12 @@ async def test_hostile_posts_are_refused_in_the_error_shape_and_the_session_stil
         template, kind, content, allowed = case
         if time.monotonic() > quiet_until:
             return  # the session writes its own warning soon: stop comparing tables
-        path = template.replace("{session_id}", session_id).replace("{key_id}", "0a1b2c3d4e5f")
-        path = path.replace("{kill_switch_id}", "1")
+        path = (
+            template.replace("{session_id}", session_id)
+            .replace("{key_id}", "0a1b2c3d4e5f")
+            .replace("{alert_id}", "1")
+            .replace("{kill_switch_id}", "1")
+        )
         before = run(database_state(sessionmaker, session_id))
         headers = {"content-type": "application/json"}
         response = run(api.post(path, content=content, headers=headers))

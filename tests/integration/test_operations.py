@@ -7,12 +7,16 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
 from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
 
+from domain.housekeeping import HousekeepingInput, PurgeInput, PurgeResult
 from domain.roles import Role
 from domain.session_messages import SessionWorkflowInput
 from domain.status import SessionStatus
 from starter.api.app import create_app
+from starter.runtime.job_counts import JobCountFlusher
 from starter.runtime.metrics import Metrics
 from starter.runtime.settings import Settings
 from starter.services.keys import KeyService
@@ -21,6 +25,7 @@ from store.sessions import SessionRepository
 from tests.fixtures.factories import session_values, spec_from
 from tests.integration.polling import eventually
 from worker import create_worker
+from workflows.housekeeping import HousekeepingWorkflow
 from workflows.session import TradingSessionWorkflow
 
 
@@ -71,8 +76,9 @@ async def test_ready_with_a_worker_polling_reports_every_check_and_the_backlog(
         ("temporal", True),
         ("worker", True),
     ]
-    assert body["backlog"]["workflow_tasks"] >= 0
-    assert body["backlog"]["activity_tasks"] >= 0
+    # A fresh task queue with a worker polling it and nothing to do has nothing waiting.
+    assert body["backlog"]["workflow_tasks"] == 0
+    assert body["backlog"]["activity_tasks"] == 0
 
 
 async def test_ready_is_503_naming_the_worker_check_when_no_worker_polls(
@@ -174,3 +180,98 @@ async def test_failed_workflow_and_stuck_session_are_listed_with_their_errors(
     assert stats["started"] == 1
     assert stats["running"] == 0
     assert stats["task_queue"] == settings.temporal_task_queue
+
+
+def _sample(text: str, series: str) -> float:
+    """The value of one exact series (name and labels) in a Prometheus text page."""
+    [line] = [line for line in text.splitlines() if line.startswith(series + " ")]
+    return float(line.split()[-1])
+
+
+async def test_work_nobody_polls_raises_the_backlog_gauges(
+    app_only: httpx.AsyncClient, settings: Settings, dev_client: Client
+) -> None:
+    for n in range(3):
+        await dev_client.start_workflow(
+            HousekeepingWorkflow.run,
+            HousekeepingInput(retention_days=36500),
+            id=f"stuck-{n}-{uuid.uuid4().hex[:8]}",
+            task_queue=settings.temporal_task_queue,
+        )
+
+    async def backed_up() -> str | None:
+        text = (await app_only.get("/metrics")).text
+        waiting = _sample(text, 'trading_task_queue_backlog{task_type="workflow"}')
+        return text if waiting >= 3 else None
+
+    text = await eventually(backed_up)
+    assert _sample(text, 'trading_task_queue_backlog{task_type="workflow"}') == 3
+    assert _sample(text, 'trading_task_queue_pollers{task_type="workflow"}') == 0
+    assert _sample(text, "trading_task_queue_backlog_age_seconds") > 0
+    assert _sample(text, 'trading_dependency_up{dependency="database"}') == 1
+    assert _sample(text, 'trading_dependency_up{dependency="temporal"}') == 1
+    assert _sample(text, "process_resident_memory_bytes") > 10 * 2**20
+    assert _sample(text, "process_open_fds") > 0
+
+
+@activity.defn(name="purge_ended_sessions")
+async def _purge_refused(input: PurgeInput) -> PurgeResult:
+    raise ApplicationError("disk full", type="PurgeRefused", non_retryable=True)
+
+
+async def test_a_failed_job_moves_the_success_ratio_below_the_objective(
+    app_only: httpx.AsyncClient,
+    settings: Settings,
+    dev_client: Client,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    metrics = Metrics()
+    flusher = JobCountFlusher(metrics, sessionmaker)
+    before = (await app_only.get("/jobs/stats?hours=1")).json()["jobs"]["housekeeping"]
+    run = HousekeepingInput(retention_days=36500)
+    queue = settings.temporal_task_queue
+
+    async with create_worker(
+        dev_client, queue, sessionmaker, metrics, replace_activities=[_purge_refused]
+    ):
+        with pytest.raises(WorkflowFailureError):
+            await dev_client.execute_workflow(
+                HousekeepingWorkflow.run, run, id=f"hk-{uuid.uuid4().hex}", task_queue=queue
+            )
+    async with create_worker(dev_client, queue, sessionmaker, metrics):
+        await dev_client.execute_workflow(
+            HousekeepingWorkflow.run, run, id=f"hk-{uuid.uuid4().hex}", task_queue=queue
+        )
+    await flusher.flush()
+    await flusher.flush()  # nothing new: nothing added twice
+
+    stats = (await app_only.get("/jobs/stats?hours=1")).json()
+    after = stats["jobs"]["housekeeping"]
+    assert (
+        metrics.registry.get_sample_value(
+            "trading_jobs_total", {"kind": "housekeeping", "outcome": "failure"}
+        )
+        == 1
+    )
+    assert after["failure"] - before["failure"] == 1
+    assert after["success"] - before["success"] >= 1
+    assert stats["slo_target"] == 0.999
+    assert stats["success_ratio"] < 0.999  # one failure among a handful of jobs
+    assert stats["slo_met"] is False
+    assert set(stats["jobs"]) >= {"check", "sweep", "termination", "notification", "housekeeping"}
+
+
+async def test_checks_per_hour_add_up_the_sweeps_and_the_workflows_checks(
+    app_only: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    before = (await app_only.get("/jobs/stats?hours=2")).json()
+    metrics = Metrics()
+    metrics.checks.labels("sweep").inc(120)
+    metrics.checks.labels("workflow").inc(30)
+    await JobCountFlusher(metrics, sessionmaker).flush()
+
+    after = (await app_only.get("/jobs/stats?hours=2")).json()
+
+    assert after["checks"]["sweep"] - before["checks"].get("sweep", 0) == 120
+    assert after["checks"]["workflow"] - before["checks"].get("workflow", 0) == 30
+    assert after["checks_per_hour"] - before["checks_per_hour"] == pytest.approx(75)

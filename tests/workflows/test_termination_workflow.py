@@ -247,6 +247,7 @@ async def test_a_step_that_gives_up_leaves_cleanup_failed_until_an_operator_retr
     async with sessionmaker() as db:
         failed_row = await SessionRepository(db).get(values["id"])
         alerts = await AlertRepository(db).for_session(values["id"])
+        announced = await NotificationRepository(db).page(session_id=values["id"])
     broker.link_up = True
     await handle.execute_update(
         TradingSessionWorkflow.retry_cleanup,
@@ -259,6 +260,10 @@ async def test_a_step_that_gives_up_leaves_cleanup_failed_until_an_operator_retr
     assert failed_row.status == SessionStatus.CLEANUP_FAILED
     assert [a.kind for a in alerts] == ["cleanup_failed"]
     assert "flatten_positions" in alerts[0].message
+    # Operators hear of it (the alert's notification); the account's traders do not.
+    cleanup = [n for n in announced if "cleanup_failed" in n.kind]
+    assert [(n.kind, n.audience) for n in cleanup] == [("alert.cleanup_failed", "operators")]
+    assert cleanup[0].payload["alert_id"] == alerts[0].id
     assert result.status is SessionStatus.LOSS_LIMIT
     assert result.realized_pnl == D("-200.4")
     async with sessionmaker() as db:
