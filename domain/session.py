@@ -5,10 +5,20 @@ The API, the CLI, the workflow and the activities all ask these; none spells the
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
-from domain.limits import loss_used, time_used
-from domain.session_messages import SessionResult, SessionSpec, SessionState, SessionView
-from domain.status import SessionStatus
+from domain.limits import Verdict, judge, loss_used, session_loss, time_used
+from domain.positions import plain_money
+from domain.risk import TradingState, drawdown, equity, profit_target_reached, trading_state
+from domain.session_messages import (
+    SYSTEM_ACTOR,
+    PnlSnapshot,
+    SessionResult,
+    SessionSpec,
+    SessionState,
+    SessionView,
+)
+from domain.status import EndReason, SessionStatus
 
 # A session takes fills, marks, orders and limit changes only while trading can still happen.
 OPEN_STATUSES = frozenset({SessionStatus.PENDING, SessionStatus.ACTIVE})
@@ -127,3 +137,64 @@ def result_of(spec: SessionSpec, state: SessionState) -> SessionResult:
         ended_at=state.ended_at,
         realized_pnl=state.realized_pnl,
     )
+
+
+def is_halted(state: SessionState) -> bool:
+    """No order may pass: paused, not yet or no longer ACTIVE, or ending."""
+    return (
+        state.paused
+        or state.status is not SessionStatus.ACTIVE
+        or state.end_reason is not None
+        or state.pending_termination is not None
+    )
+
+
+def trading_state_of(spec: SessionSpec, state: SessionState) -> TradingState:
+    """The session's trading state (domain.risk) from its live state."""
+    return trading_state(
+        halted=is_halted(state),
+        loss=state.loss,
+        loss_limit=state.loss_limit,
+        reducing_at=spec.reducing_at,
+    )
+
+
+def risk_limit_end(
+    spec: SessionSpec, state: SessionState, now_equity: Decimal
+) -> tuple[EndReason, str] | None:
+    """Drawdown from the peak at its limit, or the profit target reached: why the session
+    must end now, and the detail; None if neither."""
+    if spec.max_drawdown is not None and state.drawdown >= spec.max_drawdown:
+        return EndReason.DRAWDOWN_LIMIT, (
+            f"drawdown {plain_money(state.drawdown)} from peak "
+            f"{plain_money(state.peak_equity)} reached limit {plain_money(spec.max_drawdown)}"
+        )
+    if spec.profit_target is not None and profit_target_reached(now_equity, spec.profit_target):
+        return EndReason.PROFIT_TARGET, (
+            f"equity {plain_money(now_equity)} reached the profit target "
+            f"{plain_money(spec.profit_target)}"
+        )
+    return None
+
+
+def apply_check(
+    spec: SessionSpec, state: SessionState, snapshot: PnlSnapshot, now: datetime
+) -> tuple[EndReason, str, str] | None:
+    """Take one check's figures into the state and judge them: why the session must end now
+    (reason, detail, actor), or None. A loss breach outranks expiry, expiry the other limits."""
+    state.last_check_at = now
+    state.checks += 1
+    state.realized_pnl = snapshot.realized_pnl
+    state.unrealized_pnl = snapshot.unrealized_pnl
+    state.loss = session_loss(snapshot.realized_pnl, snapshot.unrealized_pnl)
+    now_equity = equity(snapshot.realized_pnl, snapshot.unrealized_pnl)
+    state.peak_equity = max(state.peak_equity, snapshot.peak_equity, now_equity)
+    state.drawdown = drawdown(state.peak_equity, now_equity)
+    verdict = judge(now, state.end_time, state.loss, state.loss_limit)
+    if verdict is Verdict.LOSS_LIMIT:
+        detail = f"loss {plain_money(state.loss)} reached limit {plain_money(state.loss_limit)}"
+        return EndReason.LOSS_LIMIT, detail, SYSTEM_ACTOR
+    if verdict is Verdict.EXPIRED:
+        return EndReason.EXPIRED, "deadline reached", SYSTEM_ACTOR
+    risk_end = risk_limit_end(spec, state, now_equity)
+    return None if risk_end is None else (*risk_end, SYSTEM_ACTOR)

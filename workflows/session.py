@@ -4,39 +4,29 @@ It sleeps until the next thing due for it (activation, a time warning, the deadl
 until a signal wakes it: a fill, a mark or the fleet sweep found a loss that needs it.
 """
 
-import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.limits import (
-        Verdict,
         WarningKind,
-        crossed_thresholds,
         due_time_warnings,
-        judge,
-        loss_used,
         next_time_warning_at,
-        session_loss,
         time_until_wake,
         time_used,
     )
-    from domain.positions import plain_money
-    from domain.risk import (
-        TradingState,
-        drawdown,
-        drawdown_used,
-        equity,
-        profit_target_reached,
-        trading_state,
+    from domain.session import (
+        TimeRefusal,
+        apply_check,
+        check_extension,
+        result_of,
+        trading_state_of,
+        view_of,
     )
-    from domain.session import TimeRefusal, check_extension, result_of, view_of
     from domain.session import workflow_id_for as _workflow_id_for
     from domain.session_messages import (
         SYSTEM_ACTOR,
@@ -57,6 +47,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows import session_calls as calls
     from workflows.policies import HANDLERS_GRACE
     from workflows.session_calls import CALL_FAILED
+    from workflows.session_requests import OperatorRequests, invalid
+    from workflows.session_warnings import after_check, warn
     from workflows.termination import wind_down
 
 
@@ -77,8 +69,7 @@ class TradingSessionWorkflow:
         self._checks_this_run = 0
         self._extending = 0  # deadline extensions in flight: the deadline waits for them
         self._search = sa.Publisher()
-        # Handlers that write to the store take turns, so their audit events keep order.
-        self._lock = asyncio.Lock()
+        self._requests = OperatorRequests(self._spec, self._state)
 
     @workflow.run
     async def run(self, input: SessionWorkflowInput) -> SessionResult:
@@ -101,59 +92,59 @@ class TradingSessionWorkflow:
     async def request_termination(self, payload: Any = None) -> None:
         """End the session now; the first request wins. Any payload is taken: a missing
         actor is recorded as ``unknown``. The ``terminate`` update says whether it took."""
-        await self._receive_termination(TerminateInput.from_signal(payload))
+        await self._requests.receive_termination(TerminateInput.from_signal(payload))
 
     @workflow.update
     async def terminate(self, request: TerminateInput) -> SessionView:
         """End the session now; answers once the session is ending."""
-        await self._receive_termination(request)
+        await self._requests.receive_termination(request)
         await workflow.wait_condition(lambda: self._state.end_reason is not None)
         return self.get_status()
 
     @terminate.validator
     def _validate_terminate(self, request: TerminateInput) -> None:
-        self._refuse_if_ending("it is already ending")
+        self._requests.refuse_if_ending("it is already ending")
 
     @workflow.signal
     async def pause(self, payload: Any = None) -> None:
         """Close the trading gate; the session and its clock go on."""
-        await self._gate_signal(False, GateChangeInput.from_signal(payload))
+        await self._requests.gate_signal(False, GateChangeInput.from_signal(payload))
 
     @workflow.signal
     async def resume(self, payload: Any = None) -> None:
         """Open the trading gate again."""
-        await self._gate_signal(True, GateChangeInput.from_signal(payload))
+        await self._requests.gate_signal(True, GateChangeInput.from_signal(payload))
 
     @workflow.update
     async def pause_trading(self, request: GateChangeInput) -> SessionView:
-        await self._change_gate(False, request, "pause_trading")
+        await self._requests.change_gate(False, request, "pause_trading")
         return self.get_status()
 
     @pause_trading.validator
     def _validate_pause(self, request: GateChangeInput) -> None:
-        self._refuse_if_ending("its gate is closed for good")
+        self._requests.refuse_if_ending("its gate is closed for good")
         if self._state.paused:
-            raise _invalid("trading is already paused")
+            raise invalid("trading is already paused")
 
     @workflow.update
     async def resume_trading(self, request: GateChangeInput) -> SessionView:
-        await self._change_gate(True, request, "resume_trading")
+        await self._requests.change_gate(True, request, "resume_trading")
         return self.get_status()
 
     @resume_trading.validator
     def _validate_resume(self, request: GateChangeInput) -> None:
-        self._refuse_if_ending("its gate is closed for good")
+        self._requests.refuse_if_ending("its gate is closed for good")
         if not self._state.paused:
-            raise _invalid("trading is not paused")
+            raise invalid("trading is not paused")
 
     @workflow.update
     async def extend_deadline(self, request: ExtendDeadlineInput) -> SessionView:
         """Move the deadline later; validated first, so a refusal leaves no trace in history."""
         self._extending += 1
         try:
-            async with self._lock:
-                self._refuse_if_ending("its limits can no longer change")
-                await self._handler_call(
+            async with self._requests.lock:
+                self._requests.refuse_if_ending("its limits can no longer change")
+                await self._requests.handler_call(
                     "extend_deadline",
                     request.actor,
                     calls.change_limits(
@@ -168,7 +159,7 @@ class TradingSessionWorkflow:
 
     @extend_deadline.validator
     def _validate_extend_deadline(self, request: ExtendDeadlineInput) -> None:
-        self._refuse_if_ending("its limits can no longer change")
+        self._requests.refuse_if_ending("its limits can no longer change")
         longest = timedelta(seconds=self._input.max_session_seconds)
         try:
             check_extension(
@@ -179,14 +170,14 @@ class TradingSessionWorkflow:
                 longest,
             )
         except TimeRefusal as refusal:
-            raise _invalid(refusal.message) from None
+            raise invalid(refusal.message) from None
 
     @workflow.update
     async def set_loss_limit(self, request: SetLossLimitInput) -> SessionView:
         """Change the loss limit; one below the current loss ends the session at once."""
-        async with self._lock:
-            self._refuse_if_ending("its limits can no longer change")
-            await self._handler_call(
+        async with self._requests.lock:
+            self._requests.refuse_if_ending("its limits can no longer change")
+            await self._requests.handler_call(
                 "set_loss_limit",
                 request.actor,
                 calls.change_limits(
@@ -200,9 +191,9 @@ class TradingSessionWorkflow:
 
     @set_loss_limit.validator
     def _validate_set_loss_limit(self, request: SetLossLimitInput) -> None:
-        self._refuse_if_ending("its limits can no longer change")
+        self._requests.refuse_if_ending("its limits can no longer change")
         if not request.loss_limit.is_finite() or request.loss_limit <= 0:
-            raise _invalid("loss_limit must be a positive amount")
+            raise invalid("loss_limit must be a positive amount")
 
     @workflow.update
     async def retry_cleanup(self, request: RetryCleanupInput) -> SessionView:
@@ -214,9 +205,9 @@ class TradingSessionWorkflow:
     @retry_cleanup.validator
     def _validate_retry_cleanup(self, request: RetryCleanupInput) -> None:
         if self._state.status is not SessionStatus.CLEANUP_FAILED:
-            raise _invalid(f"the session is {self._state.status}, not CLEANUP_FAILED")
+            raise invalid(f"the session is {self._state.status}, not CLEANUP_FAILED")
         if self._retry_cleanup is not None:
-            raise _invalid("a retry of the clean-up is already under way")
+            raise invalid("a retry of the clean-up is already under way")
 
     @workflow.signal
     def check_now(self, request: CheckNowInput | None = None) -> None:
@@ -296,7 +287,7 @@ class TradingSessionWorkflow:
         )
         if due:
             used = time_used(now, spec.start_time, state.end_time)
-            await self._warn(WarningKind.TIME, due, used)
+            await warn(self._spec, state, WarningKind.TIME, due, used)
             self._publish()
         if state.check_requested:
             await self._check()
@@ -313,110 +304,15 @@ class TradingSessionWorkflow:
             # The deadline wins over a database that does not answer; the sweep asks again.
             workflow.logger.warning("check of %s gave up: %s", self._spec.session_id, err)
             return
-        state.last_check_at = workflow.now()
-        state.checks += 1
         self._checks_this_run += 1
-        state.realized_pnl = snapshot.realized_pnl
-        state.unrealized_pnl = snapshot.unrealized_pnl
-        state.loss = session_loss(snapshot.realized_pnl, snapshot.unrealized_pnl)
-        now_equity = equity(snapshot.realized_pnl, snapshot.unrealized_pnl)
-        state.peak_equity = max(state.peak_equity, snapshot.peak_equity, now_equity)
-        state.drawdown = drawdown(state.peak_equity, now_equity)
-        verdict = judge(workflow.now(), state.end_time, state.loss, state.loss_limit)
-        if verdict is Verdict.LOSS_LIMIT:
-            detail = f"loss {plain_money(state.loss)} reached limit {plain_money(state.loss_limit)}"
-            self._end(EndReason.LOSS_LIMIT, detail, SYSTEM_ACTOR)
-            return
-        if verdict is Verdict.EXPIRED:
-            self._end(EndReason.EXPIRED, "deadline reached", SYSTEM_ACTOR)
-            return
-        if self._risk_limit_reached(now_equity):
+        end = apply_check(self._spec, state, snapshot, workflow.now())
+        if end is not None:
+            self._end(*end)
             return
         if gate_closed_on_breach and not state.paused:
-            await self._reopen_gate_after_unconfirmed_breach()
-        await self._note_trading_state()
-        used = loss_used(state.loss, state.loss_limit)
-        due = crossed_thresholds(used, self._spec.warning_thresholds, state.loss_warnings_sent)
-        await self._warn(WarningKind.LOSS, due, used)
-        if self._spec.max_drawdown is not None:
-            used = drawdown_used(state.peak_equity, now_equity, self._spec.max_drawdown)
-            sent = state.drawdown_warnings_sent
-            due = crossed_thresholds(used, self._spec.warning_thresholds, sent)
-            await self._warn(WarningKind.DRAWDOWN, due, used)
+            await self._requests.reopen_gate_after_unconfirmed_breach()
+        await after_check(self._spec, state)
         self._publish()
-
-    def _risk_limit_reached(self, now_equity: Decimal) -> bool:
-        """Drawdown from the peak at its limit, or the profit target reached: end now."""
-        spec, state = self._spec, self._state
-        if spec.max_drawdown is not None and state.drawdown >= spec.max_drawdown:
-            detail = (
-                f"drawdown {plain_money(state.drawdown)} from peak "
-                f"{plain_money(state.peak_equity)} reached limit {plain_money(spec.max_drawdown)}"
-            )
-            self._end(EndReason.DRAWDOWN_LIMIT, detail, SYSTEM_ACTOR)
-            return True
-        if profit_target_reached(now_equity, spec.profit_target):
-            assert spec.profit_target is not None  # reached means set
-            detail = (
-                f"equity {plain_money(now_equity)} reached the profit target "
-                f"{plain_money(spec.profit_target)}"
-            )
-            self._end(EndReason.PROFIT_TARGET, detail, SYSTEM_ACTOR)
-            return True
-        return False
-
-    def _trading_state(self) -> TradingState:
-        state = self._state
-        halted = (
-            state.paused
-            or state.status is not SessionStatus.ACTIVE
-            or state.end_reason is not None
-            or state.pending_termination is not None
-        )
-        return trading_state(
-            halted=halted,
-            loss=state.loss,
-            loss_limit=state.loss_limit,
-            reducing_at=self._spec.reducing_at,
-        )
-
-    async def _note_trading_state(self) -> None:
-        """A change of trading state the loss led to (ACTIVE <-> REDUCING) is audited; the
-        gate events audit HALTED (pause, halt)."""
-        state = self._state
-        new = self._trading_state().value
-        if new == state.trading_state:
-            return
-        old, state.trading_state = state.trading_state, new
-        state.trading_state_changes += 1
-        await calls.audit_request(
-            self._spec,
-            "trading_state.changed",
-            SYSTEM_ACTOR,
-            f"loss {plain_money(state.loss)} of limit {plain_money(state.loss_limit)}",
-            {"from": old, "to": new, "change": str(state.trading_state_changes)},
-        )
-
-    async def _warn(self, kind: WarningKind, thresholds: list[float], used: float) -> None:
-        """Send each threshold's warning once; the sent list travels in the state."""
-        state = self._state
-        sent = {
-            WarningKind.TIME: state.time_warnings_sent,
-            WarningKind.LOSS: state.loss_warnings_sent,
-            WarningKind.DRAWDOWN: state.drawdown_warnings_sent,
-        }[kind]
-        for threshold in thresholds:
-            try:
-                notification = await calls.record_warning(
-                    self._spec, kind, threshold, used, state.end_time
-                )
-            except CALL_FAILED as err:
-                workflow.logger.warning(
-                    "warning of %s not sent yet: %s", self._spec.session_id, err
-                )
-                return  # not marked sent: the next wake tries again
-            sent.append(threshold)
-            await calls.deliver(notification)
 
     def _end(self, reason: EndReason, detail: str, actor: str) -> None:
         self._state.end_reason = reason
@@ -438,80 +334,6 @@ class TradingSessionWorkflow:
         assert request is not None  # the condition above
         return request
 
-    # --- helpers -----------------------------------------------------------------------
-
-    def _refuse_if_ending(self, consequence: str) -> None:
-        if self._state.end_reason is not None or self._state.pending_termination is not None:
-            raise _invalid(f"the session is ending; {consequence}")
-
-    async def _receive_termination(self, request: TerminateInput) -> None:
-        state = self._state
-        if state.pending_termination is None and state.end_reason is None:
-            state.pending_termination = request  # the loop audits it and ends the session
-            return
-        async with self._lock:  # it changes nothing, but the audit trail shows it
-            await calls.audit_request(
-                self._spec,
-                "session.termination_request_ignored",
-                request.actor,
-                request.reason,
-                {"why": "the session is already ending"},
-            )
-
-    async def _gate_signal(self, open_: bool, request: GateChangeInput) -> None:
-        """A signal cannot be refused: one that changes nothing is audited as such, and a
-        failure is alerted and audited rather than failing the workflow."""
-        state = self._state
-        if state.end_reason is not None or state.paused != open_:
-            why = "the session is ending" if state.end_reason else "the gate is already so"
-            async with self._lock:
-                await calls.audit_request(
-                    self._spec,
-                    "gate.request_ignored",
-                    request.actor,
-                    request.reason,
-                    {"open": str(open_).lower(), "why": why},
-                )
-            return
-        with contextlib.suppress(ApplicationError):  # alerted and audited already
-            await self._change_gate(open_, request, "resume" if open_ else "pause")
-
-    async def _change_gate(self, open_: bool, request: GateChangeInput, handler: str) -> None:
-        state = self._state
-        # The live state changes at once; the store follows in request order under the lock.
-        state.paused = not open_
-        state.gate_changes += 1
-        change_id = str(state.gate_changes)
-        async with self._lock:
-            try:
-                await self._handler_call(
-                    handler, request.actor, calls.set_gate(self._spec, open_, request, change_id)
-                )
-            except ApplicationError:
-                state.paused = open_  # the store kept the gate as it was
-                raise
-
-    async def _reopen_gate_after_unconfirmed_breach(self) -> None:
-        request = GateChangeInput(actor=SYSTEM_ACTOR, reason="breach not confirmed by the check")
-        with contextlib.suppress(ApplicationError):
-            await self._change_gate(True, request, "reopen_gate")
-
-    async def _handler_call(self, handler: str, actor: str, call: Awaitable[None]) -> None:
-        """A handler's activity; when it gives up, the caller hears the error and an
-        operator is alerted, and the session goes on."""
-        try:
-            await call
-        except CALL_FAILED as err:
-            cause = str(err.cause or err)
-            await calls.report_handler_failure(self._spec, handler, actor, cause)
-            raise ApplicationError(
-                f"{handler} failed: {cause}", type="HandlerFailed", non_retryable=True
-            ) from err
-
     def _publish(self) -> None:
-        self._state.trading_state = self._trading_state().value
+        self._state.trading_state = trading_state_of(self._spec, self._state).value
         sa.publish_state(self._search, self._spec, self._state, workflow.now())
-
-
-def _invalid(message: str) -> ApplicationError:
-    return ApplicationError(message, type="InvalidUpdate", non_retryable=True)
