@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.service import RPCError
 
+from activities.account_limits import AccountCheck, AccountLimits, start_fan_outs
 from activities.performance import PerformanceActivities
 from activities.reconcile import Reconciler
 from activities.session import DATABASE_OUTAGE_ALERT_AFTER
@@ -47,6 +48,7 @@ class SweepActivities:
         self.performance = performance
         self.metrics = metrics or Metrics()
         self.outage_alert_after = outage_alert_after
+        self.accounts = AccountLimits(sessionmaker)
         self.reconciler = Reconciler(
             sessionmaker, self.metrics, max_session_seconds=max_session_seconds
         )
@@ -88,6 +90,7 @@ class SweepActivities:
             if outage > self.outage_alert_after:
                 await _raise_outage_alert(db, input, info.scheduled_time, outage)
         failed = await self._wake(wake, closed)
+        accounts = await self._accounts(input)
         snapshots = await self._snapshots(input) if input.snapshots else 0
         repairs: dict[str, int] = {}
         if input.reconcile:
@@ -107,7 +110,18 @@ class SweepActivities:
             snapshots=snapshots,
             repairs=repairs,
             lateness_seconds=round(lateness, 3),
+            accounts_warned=accounts.warned,
+            accounts_killed=accounts.breached,
         )
+
+    async def _accounts(self, input: SweepShardInput) -> AccountCheck:
+        """Accounts span shards: shard 0 checks every account with a daily loss limit, in one
+        statement, and starts the fan-out of any account kill switch it engaged."""
+        if input.shard != 0:
+            return AccountCheck()
+        accounts = await self.accounts.check(datetime.now(UTC))
+        await start_fan_outs(accounts.fan_outs)
+        return accounts
 
     async def _wake(self, wake: dict[str, WakeReason], closed: set[str]) -> int:
         """Signal each session that needs its workflow; returns how many signals failed.

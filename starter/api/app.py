@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from starter.api import (
+    accounts,
     codec,
     health,
     jobs,
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(marks.router)
     app.include_router(codec.router)
     app.include_router(kill_switch.router)
+    app.include_router(accounts.router)
     install_cors(app, settings)
     app.add_middleware(
         BodySizeLimit,

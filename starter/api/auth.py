@@ -32,6 +32,7 @@ class Permission(StrEnum):
     KILL = "risk.kill"  # press the kill switch
     REARM = "risk.rearm"  # re-arm it: unlock its scope
     READ_RISK = "risk.read"  # kill switches, account risk figures
+    SET_LIMITS = "risk.limits"  # an account's limits across its sessions
 
 
 _T, _S, _O, _A = Role.TRADER, Role.SERVICE, Role.OPERATOR, Role.ADMIN
@@ -49,6 +50,7 @@ ROLES: Mapping[Permission, frozenset[Role]] = {
     Permission.KILL: frozenset({Role.RISK, _A}),
     Permission.REARM: frozenset({_A}),
     Permission.READ_RISK: frozenset({Role.RISK, _O, _A}),
+    Permission.SET_LIMITS: frozenset({Role.RISK, _A}),
 }
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <API key>`")
@@ -136,3 +138,4 @@ MarketData = Annotated[Principal, Depends(require(Permission.MARKET_DATA))]
 Kill = Annotated[Principal, Depends(require(Permission.KILL))]
 Rearm = Annotated[Principal, Depends(require(Permission.REARM))]
 ReadRisk = Annotated[Principal, Depends(require(Permission.READ_RISK))]
+SetLimits = Annotated[Principal, Depends(require(Permission.SET_LIMITS))]

@@ -15,6 +15,7 @@ from temporalio.client import Client
 
 from starter.runtime.metrics import Metrics
 from starter.runtime.settings import Settings
+from starter.services.accounts import AccountService
 from starter.services.jobs import JobService
 from starter.services.key_cache import KeyCache
 from starter.services.keys import KeyService
@@ -43,6 +44,7 @@ class Services:
     notifications: NotificationService
     jobs: JobService
     kill_switch: KillSwitchService
+    accounts: AccountService
 
     @classmethod
     def build(
@@ -65,6 +67,7 @@ class Services:
             notifications=NotificationService(sessionmaker),
             jobs=JobService(client, sessionmaker, settings),
             kill_switch=KillSwitchService(client, sessionmaker, settings, metrics),
+            accounts=AccountService(sessionmaker),
         )
 
 
@@ -124,6 +127,10 @@ async def _kill_switch(request: Request) -> KillSwitchService:
     return (await _services(request)).kill_switch
 
 
+async def _accounts(request: Request) -> AccountService:
+    return (await _services(request)).accounts
+
+
 ClientDep = Annotated[Client, Depends(_client)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
@@ -136,3 +143,4 @@ KeysDep = Annotated[KeyService, Depends(_keys)]
 NotificationsDep = Annotated[NotificationService, Depends(_notifications)]
 JobsDep = Annotated[JobService, Depends(_jobs)]
 KillSwitchDep = Annotated[KillSwitchService, Depends(_kill_switch)]
+AccountsDep = Annotated[AccountService, Depends(_accounts)]
