@@ -274,7 +274,7 @@ class Order(Base):
     quantity: Mapped[Decimal] = mapped_column(Quantity)
     limit_price: Mapped[Decimal | None]
     status: Mapped[str] = mapped_column(String(12))
-    # Who cancelled it: the session's termination, or the broker's dead-man's switch.
+    # "dead_man": cancelled by the broker's own timer; None: open, or by the termination.
     cancelled_by: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())

@@ -25,6 +25,7 @@ from starter.api.deps import Services
 from starter.api.errors import ERRORS, install_error_handlers
 from starter.api.limits import BodySizeLimit, install_cors
 from starter.api.schemas import MAX_MARKS_BATCH_BYTES
+from starter.api.venue import paper_venue
 from starter.runtime.logging_setup import configure_logging
 from starter.runtime.metrics import Metrics
 from starter.runtime.settings import Settings
@@ -43,7 +44,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         client = await connect(settings)
         sessionmaker = create_sessionmaker(engine)
         app.state.services = Services.build(client, sessionmaker, settings, Metrics())
-        yield
+        # The paper broker's dead-man's switch fires here, without Temporal or a worker.
+        async with paper_venue(sessionmaker, settings.paper_venue_tick_seconds):
+            yield
         await engine.dispose()
 
     app = FastAPI(

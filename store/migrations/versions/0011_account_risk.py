@@ -7,7 +7,8 @@
   the account loss limit engages an account switch with ``ACCOUNT_LOSS_LIMIT``.
 - ``broker_cancel_after``: the paper broker's dead-man's switch, one deadline per account
   (``Broker.cancel_all_after``); past it the broker cancels the account's open orders itself.
-- ``orders.cancelled_by``: who cancelled an order (``termination`` or ``dead_man``).
+- ``orders.cancelled_by``: ``dead_man`` for an order the broker's own timer cancelled (NULL:
+  open, or cancelled by the session's termination).
 
 Revision ID: 0011
 Revises: 0009 (0010 is added in parallel; the two are chained at merge)
