@@ -51,17 +51,9 @@ def upgrade() -> None:
         sa.Column("triggered_at", TS, nullable=True),
     )
     op.add_column("orders", sa.Column("cancelled_by", sa.String(20), nullable=True))
-    # The session's account is what the broker's timer cancels by.
-    op.create_index(
-        "ix_orders_open_session",
-        "orders",
-        ["session_id"],
-        postgresql_where=sa.text("status = 'OPEN'"),
-    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_orders_open_session", "orders")
     op.drop_column("orders", "cancelled_by")
     op.drop_table("broker_cancel_after")
     op.drop_column("kill_switches", "end_reason")
