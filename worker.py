@@ -66,11 +66,14 @@ def create_worker(
     replace_activities: Sequence[Callable[..., Any]] = (),
     max_session_seconds: float = 7 * 24 * 3600.0,
     halt_webhook: HaltWebhookPolicy | None = None,
+    cancel_after_seconds: float | None = None,
 ) -> Worker:
     """The worker with every workflow and activity of the service registered.
 
     The broker defaults to the paper broker on our own database, algorithm control to the
-    gate, NOTIFY and webhook on it; pass real adapters here.
+    gate, NOTIFY and webhook on it; pass real adapters here. ``cancel_after_seconds`` turns
+    on the broker's dead-man's switch (re-armed by the sweep); ``main`` takes it from the
+    settings, in-process test workers leave it off unless a test is about it.
     ``replace_activities`` stand in for the registered activities of the same name (fault
     injection: a database that never answers one call).
     """
@@ -95,6 +98,8 @@ def create_worker(
         metrics,
         outage_alert_after=outage_alert_after or DATABASE_OUTAGE_ALERT_AFTER,
         max_session_seconds=max_session_seconds,
+        broker=broker,
+        cancel_after_seconds=cancel_after_seconds,
     )
     kill_switch = KillSwitchActivities(sessionmaker, metrics)
     return Worker(
@@ -189,6 +194,7 @@ async def main() -> None:
             max_attempts=settings.halt_webhook_attempts,
             first_retry_seconds=settings.halt_webhook_first_retry_seconds,
         ),
+        cancel_after_seconds=settings.broker_cancel_after_seconds,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -8,12 +8,13 @@ from the session and symbol, because activities run at least once.
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.late_fills import reflatten_fill_id
 from domain.positions import Side, quantize_money
+from store.dead_man import DeadMansSwitchRepository
 from store.ledger import LedgerRepository, NewFill
 from store.sessions import SessionRepository
 from store.termination import PaperBookRepository
@@ -43,6 +44,21 @@ class Broker(Protocol):
         """
         ...
 
+    async def cancel_all_after(self, account_id: str, seconds: float) -> datetime | None:
+        """Dead-man's switch (Kraken ``cancelAllOrdersAfter``): unless called again within
+        ``seconds``, the broker cancels every open order of the account by itself; 0 turns
+        it off. Returns the deadline. The fleet sweep re-arms it for every account with an
+        open session; if the workers or Temporal stop, the venue's own timer fires."""
+        ...
+
+
+@runtime_checkable
+class RearmsInBulk(Protocol):
+    """A broker that re-arms every account with an open session in one call (the paper
+    broker: one statement); others get one ``cancel_all_after`` per account."""
+
+    async def cancel_all_after_open_accounts(self, seconds: float) -> int: ...
+
 
 def flatten_fill_id(symbol: str) -> str:
     """One closing fill per symbol and session: a repeat of the step finds it recorded."""
@@ -50,7 +66,9 @@ def flatten_fill_id(symbol: str) -> str:
 
 
 class PaperBroker:
-    """Cancels in the orders table; flattens at the latest mark, charging a fee rate."""
+    """Cancels in the orders table; flattens at the latest mark, charging a fee rate. Its
+    dead-man's switch is a deadline per account; the venue's timer (``PaperVenue``, run by
+    the API, which is where the paper broker's orders arrive) enforces it."""
 
     def __init__(
         self, sessionmaker: async_sessionmaker[AsyncSession], fee_rate: Decimal = Decimal("0.0005")
@@ -61,6 +79,15 @@ class PaperBroker:
     async def cancel_open_orders(self, session_id: str) -> list[str]:
         async with self.sessionmaker.begin() as db:
             return await PaperBookRepository(db).cancel_open_orders(session_id)
+
+    async def cancel_all_after(self, account_id: str, seconds: float) -> datetime | None:
+        async with self.sessionmaker.begin() as db:
+            return await DeadMansSwitchRepository(db).arm(account_id, seconds)
+
+    async def cancel_all_after_open_accounts(self, seconds: float) -> int:
+        """One statement arms the deadline of every account with an open session."""
+        async with self.sessionmaker.begin() as db:
+            return await DeadMansSwitchRepository(db).rearm_open_accounts(seconds)
 
     async def flatten_positions(self, session_id: str) -> list[ClosingFill]:
         """Close at the latest mark (at the entry price when no mark is known: no PnL).

@@ -37,6 +37,8 @@ class KillSwitchActivities:
         client = activity.client()
         gate = asyncio.Semaphore(SIGNAL_CONCURRENCY)
         payload = {"reason": f"kill switch: {input.reason}", "actor": input.actor}
+        if input.end_reason is not None:
+            payload["end_reason"] = input.end_reason
 
         async def signal(session_id: str, workflow_id: str) -> str | None:
             async with gate:

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.service import RPCError
 
+from activities.account_limits import AccountCheck, AccountLimits, start_fan_outs
+from activities.broker import Broker, PaperBroker, RearmsInBulk
 from activities.notifications import announce_alert
 from activities.performance import PerformanceActivities
 from activities.reconcile import Reconciler
@@ -43,11 +45,16 @@ class SweepActivities:
         *,
         outage_alert_after: timedelta = DATABASE_OUTAGE_ALERT_AFTER,
         max_session_seconds: float = 7 * 24 * 3600.0,
+        broker: Broker | None = None,
+        cancel_after_seconds: float | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.performance = performance
         self.metrics = metrics or Metrics()
         self.outage_alert_after = outage_alert_after
+        self.accounts = AccountLimits(sessionmaker)
+        self.broker = broker or PaperBroker(sessionmaker)
+        self.cancel_after_seconds = cancel_after_seconds
         self.reconciler = Reconciler(
             sessionmaker, self.metrics, max_session_seconds=max_session_seconds
         )
@@ -92,6 +99,7 @@ class SweepActivities:
         if alert_key is not None:
             await announce_alert(self.sessionmaker, alert_key)
         failed = await self._wake(wake, closed)
+        accounts = await self._accounts(input)
         snapshots = await self._snapshots(input) if input.snapshots else 0
         repairs: dict[str, int] = {}
         if input.reconcile:
@@ -111,7 +119,37 @@ class SweepActivities:
             snapshots=snapshots,
             repairs=repairs,
             lateness_seconds=round(lateness, 3),
+            accounts_warned=accounts.warned,
+            accounts_killed=accounts.breached,
         )
+
+    async def _accounts(self, input: SweepShardInput) -> AccountCheck:
+        """Accounts span shards: shard 0 checks every account with a daily loss limit, in one
+        statement, and starts the fan-out of any account kill switch it engaged."""
+        if input.shard != 0:
+            return AccountCheck()
+        await self._rearm_dead_man()
+        accounts = await self.accounts.check(datetime.now(UTC))
+        await start_fan_outs(accounts.fan_outs)
+        return accounts
+
+    async def _rearm_dead_man(self) -> None:
+        """Push back the broker's dead-man's switch of every account with an open session
+        (one statement at the paper broker). A failure is logged, not retried: the next
+        sweep re-arms well within the timeout."""
+        seconds = self.cancel_after_seconds
+        if seconds is None:  # not armed by this deployment
+            return
+        try:
+            if isinstance(self.broker, RearmsInBulk):
+                await self.broker.cancel_all_after_open_accounts(seconds)
+                return
+            async with self.sessionmaker() as db:
+                accounts = await FleetRepository(db).accounts_with_open_sessions()
+            for account_id in accounts:
+                await self.broker.cancel_all_after(account_id, seconds)
+        except Exception:  # a broker's outage must not fail the sweep of the losses
+            activity.logger.exception("the broker's dead-man's switch was not re-armed")
 
     async def _wake(self, wake: dict[str, WakeReason], closed: set[str]) -> int:
         """Signal each session that needs its workflow; returns how many signals failed.

@@ -50,6 +50,8 @@ class KillSwitchInput(BaseModel):
     kill_switch_id: int
     reason: str
     actor: str
+    # The end reason its sessions record (domain.status.EndReason); None: TERMINATED.
+    end_reason: str | None = None
 
 
 class KillSwitchResult(BaseModel):

@@ -9,7 +9,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_serializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_serializer,
+    field_validator,
+)
 
 from domain.limits import DEFAULT_WARNING_THRESHOLDS, WarningKind
 from domain.positions import plain_money
@@ -63,6 +70,10 @@ class SessionSpec(BaseModel):
     profit_target: Decimal | None = None
 
 
+# What a termination request may name as the session's end reason.
+REQUESTABLE_END_REASONS = (EndReason.TERMINATED, EndReason.ACCOUNT_LOSS_LIMIT)
+
+
 class TerminateInput(BaseModel):
     """An operator's (or the system's) word to end a session now: the ``terminate`` update's
     input, and what the lenient ``request_termination`` signal becomes (``from_signal``)."""
@@ -71,14 +82,28 @@ class TerminateInput(BaseModel):
 
     reason: Reason
     actor: Actor
+    # The end reason the session records: TERMINATED unless the system ends it for a limit
+    # beyond the session's own (the account's daily loss limit, through its kill switch).
+    end_reason: EndReason | None = None
+
+    @field_validator("end_reason")
+    @classmethod
+    def _requestable(cls, value: EndReason | None) -> EndReason | None:
+        if value is not None and value not in REQUESTABLE_END_REASONS:
+            raise ValueError(f"a termination request cannot end a session {value}")
+        return value
 
     @classmethod
     def from_signal(cls, payload: Any) -> "TerminateInput":
-        """Whatever the signal carried, a request: a missing actor is recorded as unknown."""
+        """Whatever the signal carried, a request: a missing actor is recorded as unknown,
+        an end reason not requestable as TERMINATED."""
         fields = payload if isinstance(payload, dict) else {"reason": payload}
+        asked = fields.get("end_reason")
+        end_reason = next((r for r in REQUESTABLE_END_REASONS if r.value == asked), None)
         return cls(
             reason=lenient_text(fields.get("reason"), REASON_MAX, "no reason given"),
             actor=lenient_text(fields.get("actor"), RECORDED_ACTOR_MAX, UNKNOWN_ACTOR),
+            end_reason=end_reason,
         )
 
 

@@ -151,6 +151,9 @@ class SweepResult(BaseModel):
     snapshots: int = 0
     repairs: dict[str, int] = Field(default_factory=dict)  # by RepairKind
     lateness_seconds: float = 0.0
+    # Shard 0 only: accounts past 80 % of their daily loss limit warned, and at it killed.
+    accounts_warned: list[str] = Field(default_factory=list)
+    accounts_killed: list[str] = Field(default_factory=list)
 
 
 def sweep_workflow_id(task_queue: str, shard: int, shards: int) -> str:

@@ -264,6 +264,16 @@ class FleetRepository:
         )
         return sorted((await self.db.execute(stmt)).scalars())
 
+    async def accounts_with_open_sessions(self) -> list[str]:
+        """Accounts with a PENDING or ACTIVE session: those whose broker switch is re-armed."""
+        stmt = (
+            select(TradingSession.account_id)
+            .where(TradingSession.status.in_([SessionStatus.PENDING, SessionStatus.ACTIVE]))
+            .distinct()
+            .order_by(TradingSession.account_id)
+        )
+        return list((await self.db.execute(stmt)).scalars())
+
     async def record_sweep(
         self,
         shard: int,

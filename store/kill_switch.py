@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, func, literal, select, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.kill_switch import KillScope, ScopeKind, kill_switch_audit_id
+from domain.kill_switch import KillScope, KillSwitchInput, ScopeKind, kill_switch_audit_id
 from domain.session import OPEN_STATUSES
 from domain.status import is_terminal
 from store.audit import AuditRepository
@@ -50,6 +50,16 @@ def _engaged_on(scope: KillScope) -> ColumnElement[bool]:
         (KillSwitch.rearmed_at.is_(None))
         & (KillSwitch.scope_kind == scope.kind.value)
         & (func.coalesce(KillSwitch.scope_value, "") == (scope.value or ""))
+    )
+
+
+def fan_out_of(switch: KillSwitch) -> KillSwitchInput:
+    """The fan-out of a switch: its sessions terminate with its reason, actor, end reason."""
+    return KillSwitchInput(
+        kill_switch_id=switch.id,
+        reason=switch.reason,
+        actor=switch.engaged_by,
+        end_reason=switch.end_reason,
     )
 
 
@@ -93,7 +103,22 @@ class KillSwitchRepository:
         stmt = select(KillSwitch).where(_engaged_on(scope))
         return (await self.db.execute(stmt)).scalar_one_or_none()
 
-    async def engage(self, scope: KillScope, reason: str, actor: str) -> KillSwitch:
+    async def press(
+        self, scope: KillScope, reason: str, actor: str, end_reason: str | None = None
+    ) -> tuple[KillSwitch, bool]:
+        """Engage the scope (or find it engaged) and close every open gate in it, under the
+        engage lock: what the API's call and the account loss limit both do. (switch, new)"""
+        await self.lock_for_engage()
+        switch = await self.engaged_on(scope)
+        created = switch is None
+        if switch is None:
+            switch = await self.engage(scope, reason, actor, end_reason)
+        await self.close_scope(switch)
+        return switch, created
+
+    async def engage(
+        self, scope: KillScope, reason: str, actor: str, end_reason: str | None = None
+    ) -> KillSwitch:
         """A new engaged switch; the caller holds the engage lock and found none on the scope."""
         stmt = (
             insert(KillSwitch)
@@ -102,6 +127,7 @@ class KillSwitchRepository:
                 scope_value=scope.value,
                 reason=reason,
                 engaged_by=actor,
+                end_reason=end_reason,
             )
             .returning(KillSwitch)
         )

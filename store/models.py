@@ -1,6 +1,6 @@
 """SQLAlchemy models. Money and quantities are NUMERIC, times are timestamptz (UTC)."""
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -127,6 +127,8 @@ class KillSwitch(Base):
     rearmed_at: Mapped[datetime | None]
     rearmed_by: Mapped[str | None] = mapped_column(String(200))
     rearm_reason: Mapped[str | None] = mapped_column(Text)
+    # The end reason its sessions record (migration 0011); None: TERMINATED.
+    end_reason: Mapped[str | None] = mapped_column(String(20))
 
 
 class KillSwitchSession(Base):
@@ -277,6 +279,8 @@ class Order(Base):
     quantity: Mapped[Decimal] = mapped_column(Quantity)
     limit_price: Mapped[Decimal | None]
     status: Mapped[str] = mapped_column(String(12))
+    # "dead_man": cancelled by the broker's own timer; None: open, or by the termination.
+    cancelled_by: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
@@ -417,3 +421,29 @@ class JobCount(Base):
     kind: Mapped[str] = mapped_column(String(32), primary_key=True)
     outcome: Mapped[str] = mapped_column(String(32), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger)
+
+
+class AccountLimit(Base):
+    """An account's limits across its sessions (migration 0011): the daily loss limit, and the
+    UTC day its warning was sent and its limit reached (each at most once a day)."""
+
+    __tablename__ = "account_limits"
+
+    account_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    daily_loss_limit: Mapped[Decimal | None]
+    warned_on: Mapped[date | None]
+    breached_on: Mapped[date | None]
+    updated_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class BrokerCancelAfter(Base):
+    """The paper broker's dead-man's switch: past ``deadline`` the account's open orders are
+    cancelled by the broker itself, unless re-armed first (``Broker.cancel_all_after``)."""
+
+    __tablename__ = "broker_cancel_after"
+
+    account_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    deadline: Mapped[datetime]
+    armed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    triggered_at: Mapped[datetime | None]

@@ -273,7 +273,7 @@ class TradingSessionWorkflow:
                 request.actor,
                 request.reason,
             )
-            self._end(EndReason.TERMINATED, request.reason, request.actor)
+            self._end(request.end_reason or EndReason.TERMINATED, request.reason, request.actor)
             return
         if workflow.now() >= state.end_time and self._extending:
             # An extension accepted before the deadline settles first: it wins or fails.

@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from starter.api import (
+    accounts,
     alerts,
     audit,
     codec,
@@ -26,6 +27,7 @@ from starter.api.deps import Services
 from starter.api.errors import ERRORS, install_error_handlers
 from starter.api.limits import BodySizeLimit, install_cors
 from starter.api.schemas import MAX_MARKS_BATCH_BYTES
+from starter.api.venue import paper_venue
 from starter.runtime.logging_setup import configure_logging
 from starter.runtime.metrics import Metrics
 from starter.runtime.settings import Settings
@@ -44,7 +46,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         client = await connect(settings)
         sessionmaker = create_sessionmaker(engine)
         app.state.services = Services.build(client, sessionmaker, settings, Metrics())
-        yield
+        # The paper broker's dead-man's switch fires here, without Temporal or a worker.
+        async with paper_venue(sessionmaker, settings.paper_venue_tick_seconds):
+            yield
         await engine.dispose()
 
     app = FastAPI(
@@ -77,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(marks.router)
     app.include_router(codec.router)
     app.include_router(kill_switch.router)
+    app.include_router(accounts.router)
     install_cors(app, settings)
     app.add_middleware(
         BodySizeLimit,

@@ -35,6 +35,7 @@ class Permission(StrEnum):
     READ_AUDIT = "audit.read"  # a session's audit trail; the whole trail's export
     READ_ALERTS = "alerts.read"
     ACK_ALERTS = "alerts.acknowledge"
+    SET_LIMITS = "risk.limits"  # an account's limits across its sessions
 
 
 _T, _S, _O, _A = Role.TRADER, Role.SERVICE, Role.OPERATOR, Role.ADMIN
@@ -55,6 +56,7 @@ ROLES: Mapping[Permission, frozenset[Role]] = {
     Permission.READ_AUDIT: frozenset({Role.AUDITOR, _T, _O, _A}),  # a trader: own sessions
     Permission.READ_ALERTS: frozenset({_O, _A}),
     Permission.ACK_ALERTS: frozenset({_O, _A}),
+    Permission.SET_LIMITS: frozenset({Role.RISK, _A}),
 }
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <API key>`")
@@ -156,3 +158,4 @@ async def _export_audit(principal: Authenticated) -> Principal:
 
 
 ExportAudit = Annotated[Principal, Depends(_export_audit)]
+SetLimits = Annotated[Principal, Depends(require(Permission.SET_LIMITS))]

@@ -15,6 +15,7 @@ from temporalio.client import Client
 
 from starter.runtime.metrics import Metrics
 from starter.runtime.settings import Settings
+from starter.services.accounts import AccountService
 from starter.services.alerts import AlertService
 from starter.services.audit import AuditService
 from starter.services.jobs import JobService
@@ -47,6 +48,7 @@ class Services:
     kill_switch: KillSwitchService
     alerts: AlertService
     audit: AuditService
+    accounts: AccountService
 
     @classmethod
     def build(
@@ -71,6 +73,7 @@ class Services:
             kill_switch=KillSwitchService(client, sessionmaker, settings, metrics),
             alerts=AlertService(sessionmaker),
             audit=AuditService(sessionmaker),
+            accounts=AccountService(sessionmaker),
         )
 
 
@@ -138,6 +141,10 @@ async def _audit(request: Request) -> AuditService:
     return (await _services(request)).audit
 
 
+async def _accounts(request: Request) -> AccountService:
+    return (await _services(request)).accounts
+
+
 ClientDep = Annotated[Client, Depends(_client)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
@@ -152,3 +159,4 @@ JobsDep = Annotated[JobService, Depends(_jobs)]
 KillSwitchDep = Annotated[KillSwitchService, Depends(_kill_switch)]
 AlertsDep = Annotated[AlertService, Depends(_alerts)]
 AuditDep = Annotated[AuditService, Depends(_audit)]
+AccountsDep = Annotated[AccountService, Depends(_accounts)]

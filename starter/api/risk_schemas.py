@@ -3,14 +3,14 @@
 Kept beside ``schemas.py`` (which holds every other model) so that file stays one concept.
 """
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from domain.kill_switch import KillScope, ScopeKind
-from domain.text import Actor, Identifier, Reason
-from starter.api.schemas import Body, LimitUsage, SessionRiskOut
+from domain.text import Actor, Amount, Identifier, Reason
+from starter.api.schemas import Body, LimitUsage, Money, SessionRiskOut
 
 
 class KillScopeBody(Body):
@@ -73,7 +73,45 @@ class KillSwitchOut(BaseModel):
     )
 
 
+class AccountLimitsBody(Body):
+    """An account's limits across its sessions; ``daily_loss_limit`` null turns it off."""
+
+    daily_loss_limit: Amount | None = Field(
+        description="The most the account may lose in a UTC day over all its sessions "
+        "(realized + unrealized of open ones, final realized of ended ones); null: none."
+    )
+    actor: Actor = "api"
+    reason: Reason | None = None
+
+    @model_validator(mode="after")
+    def _positive(self) -> "AccountLimitsBody":
+        if self.daily_loss_limit is not None and self.daily_loss_limit <= 0:
+            raise ValueError("daily_loss_limit must be a positive amount")
+        return self
+
+
+class AccountRiskOut(BaseModel):
+    """An account's figures of the UTC day against its daily loss limit."""
+
+    account_id: str
+    day: date
+    daily_loss_limit: Money | None
+    realized_pnl: Money = Field(description="Realized PnL of the day's sessions.")
+    unrealized_pnl: Money = Field(description="Unrealized PnL of their open positions.")
+    loss: Money = Field(description="max(0, -(realized + unrealized)).")
+    used_pct: float | None
+    sessions: int = Field(description="Sessions of the account that traded this UTC day.")
+    open_sessions: int
+    warned: bool = Field(description="The 80 % warning was sent today.")
+    limit_reached: bool = Field(description="The limit was reached today (account killed).")
+    kill_switch_id: int | None = Field(
+        description="The account's engaged kill switch, if any: re-arm it to trade again."
+    )
+
+
 __all__ = [
+    "AccountLimitsBody",
+    "AccountRiskOut",
     "KillScopeBody",
     "KillSwitchBody",
     "KillSwitchOut",

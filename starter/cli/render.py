@@ -10,7 +10,7 @@ from rich.text import Text
 
 from domain.session_messages import SessionView
 from domain.status import SessionStatus, is_terminal
-from starter.api.risk_schemas import KillSwitchOut
+from starter.api.risk_schemas import AccountRiskOut, KillSwitchOut
 from starter.api.schemas import GateOut, SessionOut
 
 STATUS_STYLES = {
@@ -158,6 +158,25 @@ def gate_line(gate: GateOut) -> Text:
         if gate.reason:
             line.append(f" ({gate.reason})")
     return line
+
+
+def account_risk_details(risk: AccountRiskOut) -> RenderableType:
+    """An account's day: its loss over its sessions against its daily loss limit."""
+    limit = "none" if risk.daily_loss_limit is None else money(risk.daily_loss_limit)
+    used = "-" if risk.used_pct is None else f"{risk.used_pct:.2f} %"
+    rows: list[tuple[str, str | Text]] = [
+        ("day (UTC)", risk.day.isoformat()),
+        ("daily loss limit", limit),
+        ("loss", Text(money(risk.loss), "red" if risk.limit_reached else "")),
+        ("used", used),
+        ("realized / unrealized", f"{money(risk.realized_pnl)} / {money(risk.unrealized_pnl)}"),
+        ("sessions", f"{risk.sessions} today, {risk.open_sessions} open"),
+        ("warned today", "yes" if risk.warned else "no"),
+        ("limit reached today", Text("yes", "red") if risk.limit_reached else "no"),
+    ]
+    if risk.kill_switch_id is not None:
+        rows.append(("locked", Text(f"kill switch {risk.kill_switch_id} engaged", "red")))
+    return _grid(f"Account {risk.account_id}", rows)
 
 
 def kill_switch_details(switch: KillSwitchOut) -> RenderableType:

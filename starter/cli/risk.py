@@ -1,15 +1,19 @@
-"""``sessionctl kill`` / ``rearm`` / ``kill-status``: the emergency kill switch."""
+"""``sessionctl kill`` / ``rearm`` / ``kill-status``: the emergency kill switch; ``risk`` and
+``account-limit``: an account's daily loss limit across its sessions."""
 
 import asyncio
 from typing import Annotated
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from starter.api.risk_schemas import KillSwitchBody, KillSwitchOut, RearmBody
+from domain.text import Identifier
+from starter.api.risk_schemas import AccountLimitsBody, KillSwitchBody, KillSwitchOut, RearmBody
 from starter.cli import render
 from starter.cli.runner import EXIT_ERROR, EXIT_USAGE, fail, parse, run_with_service
+from starter.services.accounts import AccountService
 from starter.services.kill_switch import KillSwitchService
 from starter.services.sessions import SessionService
 
@@ -113,3 +117,43 @@ def kill_status(
         out.print("No kill switch is engaged.")
     for switch in found:
         out.print(render.kill_switch_details(switch))
+
+
+def account_risk(
+    account: Annotated[str, typer.Argument(metavar="ACCOUNT", help="The account's id.")],
+) -> None:
+    """The account's loss of the UTC day over its sessions, against its daily loss limit."""
+    parse(AccountIdArg, {"account_id": account})
+    found = run_with_service(lambda s: AccountService(s.sessionmaker).risk(account))
+    Console().print(render.account_risk_details(found))
+
+
+def account_limit(
+    account: Annotated[str, typer.Argument(metavar="ACCOUNT", help="The account's id.")],
+    daily_loss_limit: Annotated[
+        str | None, typer.Option(help="The most the account may lose in a UTC day.")
+    ] = None,
+    clear: Annotated[bool, typer.Option(help="Turn the daily loss limit off.")] = False,
+    reason: Annotated[str | None, typer.Option(help="Why, for the audit trail.")] = None,
+    actor: Annotated[str | None, typer.Option(help="Who acts. Default: your login name.")] = None,
+) -> None:
+    """Set the account's daily loss limit across its sessions (or ``--clear`` it)."""
+    from starter.cli.app import _actor
+
+    if (daily_loss_limit is None) == (not clear):
+        fail("give exactly one of --daily-loss-limit or --clear", EXIT_USAGE)
+    parse(AccountIdArg, {"account_id": account})
+    request = (
+        parse(
+            AccountLimitsBody,
+            {"daily_loss_limit": daily_loss_limit, "reason": reason, "actor": _actor(actor)},
+        )
+        if not clear
+        else AccountLimitsBody(daily_loss_limit=None, reason=reason, actor=_actor(actor))
+    )
+    found = run_with_service(lambda s: AccountService(s.sessionmaker).set_limits(account, request))
+    Console().print(render.account_risk_details(found))
+
+
+class AccountIdArg(BaseModel):
+    account_id: Identifier

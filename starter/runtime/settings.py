@@ -142,6 +142,21 @@ class Settings(BaseSettings):
         description="Wait after the halt webhook's first failed attempt; doubled after each "
         "one, at most 5 minutes.",
     )
+    broker_cancel_after_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="The broker's dead-man's switch (`Broker.cancel_all_after`): the fleet "
+        "sweep re-arms it for every account with an open session each sweep; if nobody does "
+        "for this long (workers or Temporal down), the broker cancels the account's open "
+        "orders by itself. Keep it above `TRADING_CHECK_INTERVAL_SECONDS`.",
+    )
+    paper_venue_tick_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often the paper broker's venue timer (run by the API, independent "
+        "of Temporal and the workers) cancels the open orders of accounts whose dead-man's "
+        "switch expired: the cancellation lands at most this late.",
+    )
     mark_clock_skew_seconds: float = Field(
         default=5.0,
         ge=0,

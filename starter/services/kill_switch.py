@@ -19,7 +19,7 @@ from starter.api.risk_schemas import KillSwitchBody, KillSwitchOut, RearmBody
 from starter.runtime.metrics import Metrics
 from starter.runtime.settings import Settings
 from starter.services.errors import ConflictError, NotFoundError
-from store.kill_switch import KillSwitchRepository, scope_of
+from store.kill_switch import KillSwitchRepository, fan_out_of, scope_of
 from store.models import KillSwitch
 from workflows.kill_switch import KillSwitchWorkflow
 
@@ -49,18 +49,13 @@ class KillSwitchService:
         """Close every gate in the scope now, then start the fan-out; (switch, created)."""
         scope = request.scope.to_scope()
         async with self.sessionmaker.begin() as db:
-            repo = KillSwitchRepository(db)
-            await repo.lock_for_engage()
-            switch = await repo.engaged_on(scope)
-            created = switch is None
-            if switch is None:
-                switch = await repo.engage(scope, request.reason, request.actor)
-            await repo.close_scope(switch)
-            kill_id, reason, actor = switch.id, switch.reason, switch.engaged_by
+            switch, created = await KillSwitchRepository(db).press(
+                scope, request.reason, request.actor
+            )
+            fan_out = fan_out_of(switch)
         self.metrics.kill_switch_engagements.labels(scope.kind.value).inc()
-        started = await self._fan_out(
-            KillSwitchInput(kill_switch_id=kill_id, reason=reason, actor=actor)
-        )
+        started = await self._fan_out(fan_out)
+        kill_id = switch.id
         out = await self.get(kill_id)
         out.fanout_started = started
         return out, created
