@@ -35,6 +35,8 @@ class BenchConfig:
     expiring: float | None = None
     breach_fraction: float = 0.05
     idle_seconds: float = 10.0
+    # Steady state begins this long after the last planned start (opening fills settle).
+    steady_margin: float = 5.0
     concurrency: int = 32
     # uvicorn processes of the embedded stack's API (`uvicorn --workers`): one is bound to a
     # single core, and the start burst is API-bound (bench/README.md, "Start rate").

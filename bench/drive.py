@@ -21,7 +21,7 @@ from bench.sweeps import Series, SweepLog, scrape
 from bench.workload import FeedCounters, Workload
 
 SAMPLE_PERIOD = 2.0  # seconds between looks at the number of active sessions
-STEADY_MARGIN = 5.0  # seconds after the last planned start before "steady state" begins
+TIMELINE_PERIOD = 10.0  # seconds between two points of the CPU timeline
 
 
 class StackDied(RuntimeError):
@@ -45,6 +45,9 @@ class Drive:
     peak_rss_mb: dict[str, float]
     peak_pss_mb: dict[str, float]
     driver_cpu_seconds: float
+    # Cumulative CPU of each part, the machine and the driver every TIMELINE_PERIOD s:
+    # when the CPU was spent, and what the machine's other tenants spent meanwhile.
+    cpu_timeline: list[dict[str, float]]
     sweeps: SweepLog
     # (time, ACTIVE sessions of the run) every SAMPLE_PERIOD
     active_samples: list[tuple[float, int]]
@@ -91,7 +94,7 @@ async def drive(
     origin = time.time() + config.idle_seconds + 1.0
     plans = make_plan(config, origin, prefix)
     run_end = origin + config.run_seconds
-    steady_from = origin + config.stagger_seconds + STEADY_MARGIN
+    steady_from = origin + config.stagger_seconds + config.steady_margin
     ends = [plan.end_at for plan in plans]
     steady_until = min(run_end, min(ends) if config.expiring is None else run_end)
     workers: dict[str, Series] = {}
@@ -115,6 +118,7 @@ async def drive(
     feeding = asyncio.create_task(workload.run(run_end))
     marking = asyncio.create_task(market.run(origin, run_end)) if market else None
     sweeps = SweepLog()
+    timeline = [{**processes.timeline_point(began), "driver": 0.0}]
     active_samples: list[tuple[float, int]] = []
     held = 0
     steady: list[tuple[float, dict[str, float]]] = []
@@ -134,6 +138,9 @@ async def drive(
                 if crashed is not None:
                     raise StackDied(f"{crashed} exited during the run")
                 active = await count_active(sessionmaker, prefix) if sessionmaker else 0
+                if time.time() - began >= timeline[-1]["t"] + TIMELINE_PERIOD:
+                    driver = round(time.process_time() - driver_cpu, 3)
+                    timeline.append({**processes.timeline_point(began), "driver": driver})
                 if sessionmaker is not None:
                     active_samples.append((time.time(), active))
                     await sweeps.sample(sessionmaker)
@@ -206,6 +213,7 @@ async def drive(
         peak_rss_mb=rss_mb,
         peak_pss_mb=pss_mb,
         driver_cpu_seconds=round(time.process_time() - driver_cpu, 3),
+        cpu_timeline=timeline,
         sweeps=sweeps,
         active_samples=active_samples,
         market=market,

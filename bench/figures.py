@@ -98,6 +98,9 @@ class RunFigures:
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
     peak_pss_mb: dict[str, float] = field(default_factory=dict)
     driver_cpu_seconds: float = 0.0
+    # Cores used by each part, by the driver and by the rest of the machine (other tenants),
+    # per timeline interval: [t_end, {part: cores}].
+    cpu_timeline: list[dict[str, float]] = field(default_factory=list)
     feed: dict[str, int] = field(default_factory=dict)
     end_statuses: dict[str, int] = field(default_factory=dict)
     log_findings: dict[str, int] = field(default_factory=dict)

@@ -1,5 +1,6 @@
 """Turn what a run did into its figures: session ends, query timings, workflow histories."""
 
+import itertools
 import time
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,6 +32,7 @@ def record_drive(figures: RunFigures, result: Drive) -> None:
     figures.peak_pss_mb = result.peak_pss_mb
     figures.idle_cpu_per_s = result.idle_cpu_per_s
     figures.driver_cpu_seconds = result.driver_cpu_seconds
+    figures.cpu_timeline = cores_timeline(result.cpu_timeline)
     figures.breaches_posted = len(counters.breaches_posted)
     figures.feed = {
         "posts_ok": counters.posts_ok,
@@ -42,6 +44,22 @@ def record_drive(figures: RunFigures, result: Drive) -> None:
         figures.market_batches = result.market.counters.summary()
         for error, count in result.market.counters.errors.items():
             figures.errors[f"POST /marks: {error}"] = count
+
+
+def cores_timeline(points: list[dict[str, float]]) -> list[dict[str, float]]:
+    """Cores used per interval by each part, the driver, and the machine's other tenants."""
+    out = []
+    for before, after in itertools.pairwise(points):
+        seconds = after["t"] - before["t"]
+        if seconds <= 0:
+            continue
+        used = {k: (after[k] - before[k]) / seconds for k in after if k not in ("t",)}
+        ours = sum(v for k, v in used.items() if k != "machine")
+        row = {k: round(v, 4) for k, v in used.items() if k != "machine"}
+        row["others"] = round(used["machine"] - ours, 4)
+        row["t"] = after["t"]
+        out.append(row)
+    return out
 
 
 def _checks(workers: Series, api: Series) -> dict[str, int]:

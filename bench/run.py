@@ -111,6 +111,9 @@ def main(
     idle_seconds: Annotated[
         float, typer.Option(min=0, help="Seconds the idle stack is measured before the starts.")
     ] = 10.0,
+    steady_margin: Annotated[
+        float, typer.Option(min=0, help="Steady state begins S s after the last planned start.")
+    ] = 5.0,
     concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight at most.")] = 32,
     api_workers: Annotated[
         int, typer.Option(min=1, help="uvicorn --workers of the embedded stack's API.")
@@ -168,6 +171,7 @@ def main(
         expiring=expiring,
         breach_fraction=breach_fraction,
         idle_seconds=idle_seconds,
+        steady_margin=steady_margin,
         concurrency=concurrency,
         api_workers=api_workers,
         worker_processes=worker_processes,
