@@ -17,8 +17,10 @@ from domain.status import EndReason, SessionStatus, is_terminal
 from store.ledger import LedgerRepository
 from store.models import AuditEvent, TradingSession
 
-# The audit event the termination's first step writes when it closes the trading gate.
-HALT_ACTION = "algorithm.halted"
+# The audit events of a closed trading gate: the termination's first step writes the first;
+# a breach found by the sweep or by a mark batch closes the gate in its own transaction and
+# writes the second (actor ``risk``).
+HALT_ACTIONS = ("algorithm.halted", "gate.closed")
 ROUNDS = 5  # timed calls per sampled session
 
 
@@ -113,10 +115,10 @@ class EndFigures:
 async def halt_times(
     sessionmaker: async_sessionmaker[AsyncSession], prefix: str
 ) -> dict[str, float]:
-    """When each session's gate was closed, from the audit trail (empty before issue 9)."""
+    """When each session's gate was first closed, from the audit trail (empty before issue 9)."""
     stmt = (
         select(AuditEvent.session_id, func.min(AuditEvent.occurred_at))
-        .where(AuditEvent.action == HALT_ACTION, AuditEvent.session_id.startswith(prefix))
+        .where(AuditEvent.action.in_(HALT_ACTIONS), AuditEvent.session_id.startswith(prefix))
         .group_by(AuditEvent.session_id)
     )
     async with sessionmaker() as db:

@@ -13,14 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bench.config import BenchConfig
 from bench.dbfigures import count_active
-from bench.plan import make_plan
+from bench.market import CrashRecord, MarketFeed, crash_price
+from bench.plan import SessionPlan, crash_symbols, make_plan
 from bench.procs import ProcessSet
 from bench.sinks import Sink
+from bench.sweeps import Series, SweepLog, scrape
 from bench.workload import FeedCounters, Workload
 
 SAMPLE_PERIOD = 2.0  # seconds between looks at the number of active sessions
-IDLE_SECONDS = 10.0
-STEADY_MARGIN = 5.0  # seconds after the last planned start before "steady state" begins
+TIMELINE_PERIOD = 10.0  # seconds between two points of the CPU timeline
 
 
 class StackDied(RuntimeError):
@@ -32,6 +33,7 @@ class Drive:
     """What the run did and what the stack's processes spent doing it."""
 
     counters: FeedCounters
+    plans: list[SessionPlan]
     window: tuple[float, float]
     held: int
     cpu_seconds: dict[str, float]
@@ -43,6 +45,32 @@ class Drive:
     peak_rss_mb: dict[str, float]
     peak_pss_mb: dict[str, float]
     driver_cpu_seconds: float
+    # Cumulative CPU of each part, the machine and the driver every TIMELINE_PERIOD s:
+    # when the CPU was spent, and what the machine's other tenants spent meanwhile.
+    cpu_timeline: list[dict[str, float]]
+    sweeps: SweepLog
+    # (time, ACTIVE sessions of the run) every SAMPLE_PERIOD
+    active_samples: list[tuple[float, int]]
+    market: MarketFeed | None
+    crash: CrashRecord | None
+    # Prometheus series of the workers and the API at the window's edges, by edge name
+    # ("run_begin", "steady_begin", "steady_end", "run_end").
+    worker_series: dict[str, Series]
+    api_series: dict[str, Series]
+
+
+@dataclass(frozen=True)
+class Scrapes:
+    """Where the stack's Prometheus series are (none on a configured stack)."""
+
+    worker_urls: tuple[str, ...] = ()
+    api_url: str | None = None
+
+    async def take(self, edge: str, workers: dict[str, Series], api: dict[str, Series]) -> None:
+        if self.worker_urls:
+            workers[edge] = await scrape(list(self.worker_urls))
+        if self.api_url:
+            api[edge] = await scrape([self.api_url])
 
 
 async def drive(
@@ -55,25 +83,43 @@ async def drive(
     prefix: str,
     console: Console,
     exited: Callable[[], str | None] = lambda: None,
+    scrapes: Scrapes = Scrapes(),
 ) -> Drive:
     """Start the planned sessions of ``config`` (ids beginning with ``prefix``) and feed
     them for the run's length; CPU is counted over exactly that.
 
-    The first start comes ``IDLE_SECONDS`` from now: the idle stack's CPU is measured then,
-    so fixed and per-check costs can be told apart.
+    The first start comes ``config.idle_seconds`` from now: the idle stack's CPU is measured
+    then, so fixed and per-check costs can be told apart.
     """
-    origin = time.time() + IDLE_SECONDS + 1.0
+    origin = time.time() + config.idle_seconds + 1.0
     plans = make_plan(config, origin, prefix)
     run_end = origin + config.run_seconds
-    steady_from = origin + config.stagger_seconds + STEADY_MARGIN
-    steady_until = min(run_end, origin + config.session_seconds)
-    await processes.measure_idle(IDLE_SECONDS)
+    steady_from = origin + config.stagger_seconds + config.steady_margin
+    ends = [plan.end_at for plan in plans]
+    steady_until = min(run_end, min(ends) if config.expiring is None else run_end)
+    workers: dict[str, Series] = {}
+    api: dict[str, Series] = {}
+    await processes.measure_idle(config.idle_seconds)
+    await scrapes.take("run_begin", workers, api)
     began = time.time()
     driver_cpu = time.process_time()
     processes.start_window()
     sampler = asyncio.create_task(processes.sample_memory_forever())
-    workload = Workload(plans, sink, config.feed_interval, config.seed)
+    market, crash = _market(config, plans, sink, origin)
+    workload = Workload(
+        plans,
+        sink,
+        config.feed_interval if config.feed == "session" else 0.0,
+        config.seed,
+        market=market,
+        fill_interval=config.fill_interval,
+        position=config.position,
+    )
     feeding = asyncio.create_task(workload.run(run_end))
+    marking = asyncio.create_task(market.run(origin, run_end)) if market else None
+    sweeps = SweepLog()
+    timeline = [{**processes.timeline_point(began), "driver": 0.0}]
+    active_samples: list[tuple[float, int]] = []
     held = 0
     steady: list[tuple[float, dict[str, float]]] = []
     columns = (
@@ -92,6 +138,12 @@ async def drive(
                 if crashed is not None:
                     raise StackDied(f"{crashed} exited during the run")
                 active = await count_active(sessionmaker, prefix) if sessionmaker else 0
+                if time.time() - began >= timeline[-1]["t"] + TIMELINE_PERIOD:
+                    driver = round(time.process_time() - driver_cpu, 3)
+                    timeline.append({**processes.timeline_point(began), "driver": driver})
+                if sessionmaker is not None:
+                    active_samples.append((time.time(), active))
+                    await sweeps.sample(sessionmaker)
                 held = max(held, active)
                 counters = workload.counters
                 progress.update(
@@ -113,11 +165,18 @@ async def drive(
                 if (not steady and all_started and now >= steady_from) or (
                     len(steady) == 1 and now >= steady_until
                 ):
-                    steady.append((now, processes.snapshot_cpu()))
+                    edge = "steady_begin" if not steady else "steady_end"
+                    await scrapes.take(edge, workers, api)
+                    steady.append((time.time(), processes.snapshot_cpu()))
                 await asyncio.sleep(min(SAMPLE_PERIOD, max(0.0, run_end - time.time())))
             progress.update(running, completed=run_end - began)
         processes.end_window()
+        await scrapes.take("run_end", workers, api)
+        if sessionmaker is not None:
+            await sweeps.sample(sessionmaker)
         if len(steady) == 1:  # no session could expire inside the run: steady to its end
+            workers["steady_end"] = workers.get("run_end", {})
+            api["steady_end"] = api.get("run_end", {})
             steady.append((processes.cpu_after_at, processes.cpu_after))
         # Feeds stop at run_end by themselves; a request in flight may still finish.
         with contextlib.suppress(TimeoutError):
@@ -127,6 +186,10 @@ async def drive(
         feeding.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await feeding
+        if marking is not None:
+            marking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await marking
     steady_window = None
     steady_cpu: dict[str, float] = {}
     if len(steady) == 2:
@@ -140,6 +203,7 @@ async def drive(
     rss_mb["bench driver"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return Drive(
         counters=workload.counters,
+        plans=plans,
         window=(began, run_end),
         held=held,
         cpu_seconds=processes.cpu_used(),
@@ -149,4 +213,32 @@ async def drive(
         peak_rss_mb=rss_mb,
         peak_pss_mb=pss_mb,
         driver_cpu_seconds=round(time.process_time() - driver_cpu, 3),
+        cpu_timeline=timeline,
+        sweeps=sweeps,
+        active_samples=active_samples,
+        market=market,
+        crash=crash,
+        worker_series=workers,
+        api_series=api,
     )
+
+
+def _market(
+    config: BenchConfig, plans: list[SessionPlan], sink: Sink, origin: float
+) -> tuple[MarketFeed | None, CrashRecord | None]:
+    """The market feed of the run (``--feed market``), with its flash crash if asked for."""
+    if not config.market:
+        return None, None
+    symbols = sorted({plan.symbol for plan in plans})
+    crashing = crash_symbols(config)
+    crash = CrashRecord(crashing) if crashing else None
+    feed = MarketFeed(
+        symbols,
+        sink,
+        config.mark_period,
+        config.seed,
+        crash=crash,
+        crash_at=origin + config.run_seconds * config.flash_at if crash else None,
+        crash_to=crash_price(config.position) if crash else None,
+    )
+    return feed, crash

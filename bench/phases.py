@@ -8,9 +8,9 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from bench.config import BenchConfig
-from bench.drive import drive
+from bench.drive import Scrapes, drive
 from bench.figures import RunFigures
-from bench.measure import record_drive, record_ends, record_histories
+from bench.measure import record_crash, record_drive, record_ends, record_histories, record_sweeps
 from bench.procs import ProcessSet
 from bench.sinks import HttpSink
 from bench.stack import (
@@ -51,7 +51,12 @@ def _configured(config: BenchConfig) -> Endpoints:
     settings = Settings()
     database_url = settings.resolved_database_url() if settings.database_url else None
     return Endpoints(
-        config.api_url, settings.temporal_address, database_url, config.pids, config.api_key
+        config.api_url,
+        settings.temporal_address,
+        database_url,
+        config.pids,
+        config.api_key,
+        config.market_key,
     )
 
 
@@ -75,7 +80,7 @@ async def _temporal(
     prefix = f"b{run_id}"
     figures = RunFigures(design="temporal", sessions_planned=config.sessions)
     engine = create_engine(endpoints.database_url, 4) if endpoints.database_url else None
-    sink = HttpSink(endpoints.api_url, config.concurrency, endpoints.api_key)
+    sink = HttpSink(endpoints.api_url, config.concurrency, endpoints.api_key, endpoints.market_key)
     try:
         result = await drive(
             label="Temporal",
@@ -86,13 +91,16 @@ async def _temporal(
             prefix=prefix,
             console=console,
             exited=stack.exited if stack else lambda: None,
+            scrapes=Scrapes(endpoints.worker_metrics_urls, f"{endpoints.api_url}/metrics"),
         )
         record_drive(figures, result)
+        record_sweeps(figures, result, config)
         rate = result.counters.start_rate
         figures.start_rate_per_s = round(rate, 1) if rate is not None else None
         console.print("measuring: session ends, loss-check query, workflow histories …")
         if engine is not None:
             await record_ends(figures, engine, prefix, result, config)
+            await record_crash(figures, engine, prefix, result)
         else:
             figures.notes.append("no DATABASE_URL: expiry, breach and query figures skipped")
         if endpoints.temporal_address is not None:

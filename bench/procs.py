@@ -43,6 +43,12 @@ def tree_memory_bytes(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine spent not idle (all processes, ours and others')."""
+    times = psutil.cpu_times()
+    return float(times.user + times.nice + times.system + times.irq + times.softirq)
+
+
 class ProcessSet:
     """Named process trees of the stack, measured over one window."""
 
@@ -71,6 +77,13 @@ class ProcessSet:
             name: round(self.cpu_after.get(name, 0.0) - self.cpu_before.get(name, 0.0), 3)
             for name in self.pids
         }
+
+    def timeline_point(self, began: float) -> dict[str, float]:
+        """Cumulative CPU of each part (and the machine) at this moment, for the timeline."""
+        point = {name: round(value, 3) for name, value in self.snapshot_cpu().items()}
+        point["machine"] = round(machine_busy_seconds(), 3)
+        point["t"] = round(time.time() - began, 2)
+        return point
 
     async def measure_idle(self, seconds: float) -> None:
         """CPU per second of each part before any load: the stack's fixed cost."""

@@ -19,36 +19,87 @@ Getter = Callable[[RunFigures], float | None]
 # (label, target key or None, getter, compare with the baseline)
 ROWS: list[tuple[str, str | None, Getter, bool]] = [
     ("sessions started", None, lambda f: float(f.sessions_started), False),
-    ("sessions held (peak ACTIVE)", "sessions_held", lambda f: float(f.sessions_held), False),
+    ("sessions held (peak ACTIVE)", None, lambda f: float(f.sessions_held), False),
     ("checks executed", None, lambda f: float(f.checks), False),
-    ("  by workflows", None, lambda f: float(f.workflow_checks), False),
-    ("  by the API, as fills and marks arrive", None, lambda f: float(f.ingest_checks), False),
-    ("tick lateness p50 (ms)", None, lambda f: f.tick_lateness_ms.p50, True),
-    ("tick lateness p99 (ms)", "tick_lateness_p99_ms", lambda f: f.tick_lateness_ms.p99, True),
-    ("tick lateness max (ms)", None, lambda f: f.tick_lateness_ms.max, True),
-    ("  p99, steady state only", None, lambda f: f.tick_lateness_steady_ms.p99, False),
+    ("  by the fleet sweep", None, lambda f: float(f.sweep_checks), False),
+    (
+        "  by the API, as fills and mark batches arrive",
+        None,
+        lambda f: float(f.ingest_checks),
+        False,
+    ),
+    ("  by woken workflows", None, lambda f: float(f.workflow_checks), False),
+    ("sweeps seen (fleet_sweeps)", None, lambda f: _num(f.sweep_table.get("sweeps")), False),
+    (
+        "sweep lateness p99, start (ms, bucket bound)",
+        "sweep_lateness_p99_ms",
+        lambda f: f.sweep_lateness_p99_bound_ms,
+        False,
+    ),
+    ("sweep due-to-swept p99 (ms)", None, lambda f: f.sweep_due_to_swept_ms.p99, False),
+    (
+        "gap between a session's sweep checks, max (ms)",
+        "check_gap_max_ms",
+        lambda f: f.check_gap_ms.max,
+        False,
+    ),
+    ("sweep checked / ACTIVE, min", None, lambda f: f.sweep_coverage_min, False),
+    ("scan lateness p99 (baseline, ms)", None, lambda f: f.tick_lateness_ms.p99, True),
     (
         "expiry lateness p99 (ms)",
         "expiry_lateness_p99_ms",
         lambda f: f.expiry_lateness_ms.p99,
         True,
     ),
-    ("expiry-to-gate-closed p99 (ms)", None, lambda f: f.expiry_to_gate_closed_ms.p99, True),
-    ("breach-to-halt p50 (ms)", None, lambda f: f.breach_to_halt_ms.p50, True),
-    ("breach-to-halt p99 (ms)", "breach_to_halt_p99_ms", lambda f: f.breach_to_halt_ms.p99, True),
-    ("breach-to-gate-closed p99 (ms)", None, lambda f: f.breach_to_gate_closed_ms.p99, True),
+    ("breach-to-ENDING p50 (ms)", None, lambda f: f.breach_to_halt_ms.p50, True),
+    ("breach-to-ENDING p99 (ms)", None, lambda f: f.breach_to_halt_ms.p99, True),
+    (
+        "breach-to-gate-closed p99 (ms)",
+        "breach_to_gate_closed_p99_ms",
+        lambda f: f.breach_to_gate_closed_ms.p99,
+        True,
+    ),
     ("breach-to-row-written p99 (ms)", None, lambda f: f.breach_to_row_ms.p99, True),
-    ("  of which timer fired late, p99", None, lambda f: f.timer_fire_delay_ms.p99, False),
     ("signal-to-check p99 (ms)", None, lambda f: f.signal_to_check_ms.p99, False),
-    ("check activity p99 (ms)", None, lambda f: f.check_activity_ms.p99, False),
-    ("API start rate (sessions/s)", "start_rate_per_s", lambda f: f.start_rate_per_s, False),
-    ("loss-check query p99 (ms)", "loss_check_p99_ms", lambda f: f.loss_check_query_ms.p99, True),
-    ("  in PostgreSQL (EXPLAIN ANALYZE)", None, lambda f: f.loss_check_server_ms.p99, True),
-    ("CPU-s per 1000 checks", "cpu_per_1000_checks_s", lambda f: f.cpu_per_1000_checks, True),
-    ("  above idle CPU", None, lambda f: f.cpu_per_1000_checks_above_idle, True),
+    ("mark batch p99 (ms)", None, lambda f: _batch(f, "p99"), False),
+    ("flash crash: sessions", None, lambda f: _num(f.flash_crash.get("sessions")), False),
+    (
+        "  gate closed after answer, max (ms)",
+        "flash_gate_closed_max_ms",
+        lambda f: f.flash("gate_closed_after_answer_ms"),
+        False,
+    ),
+    (
+        "  ended (ENDING) after answer, max (ms)",
+        "flash_ended_max_ms",
+        lambda f: f.flash("ended_after_answer_ms"),
+        False,
+    ),
+    (
+        "  final row after answer, max (ms)",
+        None,
+        lambda f: f.flash("final_row_after_answer_ms"),
+        False,
+    ),
+    ("API start rate (sessions/s)", None, lambda f: f.start_rate_per_s, False),
+    ("loss-check query p99 (ms)", None, lambda f: f.loss_check_query_ms.p99, True),
+    ("idle stack (cores)", None, lambda f: f.idle_cores, True),
+    ("steady stack (cores)", "steady_cores", lambda f: f.steady_cores, True),
+    ("CPU-s per 1000 checks", None, lambda f: f.cpu_per_1000_checks, True),
     ("  steady state (all started)", None, lambda f: f.steady_cpu_per_1000_checks, True),
     ("peak memory, all parts (MB PSS)", None, lambda f: f.peak_pss_mb.get("total"), True),
 ]
+
+
+def _num(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _batch(figures: RunFigures, stat: str) -> float | None:
+    latency = figures.market_batches.get("latency_ms")
+    return latency.get(stat) if isinstance(latency, dict) else None
+
+
 _TARGETS = {target.key: target for target in TARGETS}
 
 
@@ -107,6 +158,7 @@ def table(main: RunFigures | None, baseline: RunFigures | None, config: BenchCon
         result.add_row(*row)
     for label, getter_of in (
         ("CPU-s by part", lambda f: f.cpu_seconds),
+        ("steady cores by part", lambda f: f.steady_cpu_cores),
         ("idle CPU-s per s by part", lambda f: f.idle_cpu_per_s),
         ("peak RSS by part (MB)", lambda f: f.peak_rss_mb),
     ):
@@ -142,7 +194,7 @@ def write_json(
     config_json = {
         k: str(v) if isinstance(v, Path) else v
         for k, v in asdict(config).items()
-        if k != "api_key"  # a secret: never written down
+        if k not in ("api_key", "market_key")  # secrets: never written down
     }
     document: dict[str, Any] = {
         "run_id": run_id,

@@ -8,6 +8,7 @@ See bench/README.md for what each figure means and how it is measured.
 import logging
 import secrets
 import signal
+from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -23,6 +24,12 @@ from bench.phases import run_temporal
 from bench.report import print_report, write_json
 
 app = typer.Typer(add_completion=False)
+
+
+class Feed(StrEnum):
+    MARKET = "market"
+    SESSION = "session"
+    NONE = "none"
 
 
 def _pairs(values: list[str], option: str) -> dict[str, str]:
@@ -61,13 +68,52 @@ def main(
         float | None,
         typer.Option(min=0, help="Spread session start times over S s (default: the interval)."),
     ] = None,
+    feed: Annotated[
+        Feed,
+        typer.Option(
+            help="market: POST /marks batches for every symbol + sparse fills; session: "
+            "per-session marks and fills (issue 8); none: an opening fill, then breaches only."
+        ),
+    ] = Feed.MARKET,
+    no_feed: Annotated[bool, typer.Option(help="Same as --feed none.")] = False,
     feed_interval: Annotated[
         float,
-        typer.Option(min=0, help="Mean s between a session's marks/fills (0 = breaches only)."),
+        typer.Option(min=0, help="--feed session: mean s between a session's marks/fills."),
     ] = 30.0,
+    symbols: Annotated[int, typer.Option(min=1, help="Symbols of the market feed.")] = 200,
+    mark_period: Annotated[
+        float, typer.Option(min=0.05, help="Seconds between two market batches.")
+    ] = 1.0,
+    fill_interval: Annotated[
+        float, typer.Option(min=1, help="Mean seconds between two fills of a session.")
+    ] = 300.0,
+    position: Annotated[
+        int, typer.Option(min=1, help="Shares each session opens in its symbol.")
+    ] = 200,
+    flash_crash: Annotated[
+        int, typer.Option(min=0, help="Sessions one mark batch takes through their limits.")
+    ] = 0,
+    flash_at: Annotated[
+        float, typer.Option(min=0, max=1, help="When the flash crash comes (share of the run).")
+    ] = 0.6,
+    expiring: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            max=1,
+            help="Share of sessions with deadlines spread over the run; the rest "
+            "outlive it (default: every session lasts --session-minutes).",
+        ),
+    ] = None,
     breach_fraction: Annotated[
         float, typer.Option(min=0, max=1, help="Share of sessions driven into a breach.")
-    ] = 0.1,
+    ] = 0.05,
+    idle_seconds: Annotated[
+        float, typer.Option(min=0, help="Seconds the idle stack is measured before the starts.")
+    ] = 10.0,
+    steady_margin: Annotated[
+        float, typer.Option(min=0, help="Steady state begins S s after the last planned start.")
+    ] = 5.0,
     concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight at most.")] = 32,
     api_workers: Annotated[
         int, typer.Option(min=1, help="uvicorn --workers of the embedded stack's API.")
@@ -78,7 +124,7 @@ def main(
     grace: Annotated[float, typer.Option(min=0, help="Seconds to wait for late ends.")] = 15.0,
     history_sample: Annotated[
         int, typer.Option(min=0, help="Workflow histories to read (0 = all).")
-    ] = 0,
+    ] = 200,
     query_sample: Annotated[
         int, typer.Option(min=1, help="Sessions whose loss-check query is timed.")
     ] = 200,
@@ -90,6 +136,10 @@ def main(
     api_key: Annotated[
         str | None,
         typer.Option(envvar="TRADING_API_KEY", help="Key for --api-url (operator role)."),
+    ] = None,
+    market_key: Annotated[
+        str | None,
+        typer.Option(envvar="TRADING_MARKET_KEY", help="Key for --api-url's POST /marks."),
     ] = None,
     pid: Annotated[
         list[str] | None, typer.Option(help="NAME=PID of a configured stack's process.")
@@ -110,8 +160,18 @@ def main(
         session_minutes=session_minutes if session_minutes is not None else 0.8 * minutes,
         check_interval=check_interval,
         stagger_seconds=stagger if stagger is not None else check_interval,
+        feed=Feed.NONE.value if no_feed else feed.value,
         feed_interval=feed_interval,
+        symbols=symbols,
+        mark_period=mark_period,
+        fill_interval=fill_interval,
+        position=position,
+        flash_crash=flash_crash,
+        flash_at=flash_at,
+        expiring=expiring,
         breach_fraction=breach_fraction,
+        idle_seconds=idle_seconds,
+        steady_margin=steady_margin,
         concurrency=concurrency,
         api_workers=api_workers,
         worker_processes=worker_processes,
@@ -121,6 +181,7 @@ def main(
         seed=seed,
         api_url=api_url.rstrip("/") if api_url else None,
         api_key=api_key,
+        market_key=market_key,
         baseline=baseline or only_baseline,
         only_baseline=only_baseline,
         keep_data=keep_data,

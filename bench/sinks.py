@@ -14,6 +14,7 @@ from bench.plan import LOSS_LIMIT, SessionPlan
 from domain.positions import Side
 from domain.status import SessionStatus
 from store.ledger import LedgerRepository, NewFill
+from store.market_marks import MarketMarkRepository, NewMarketMark
 from store.sessions import SessionRepository
 
 _OPEN = (SessionStatus.PENDING, SessionStatus.ACTIVE)
@@ -37,10 +38,20 @@ class FillEvent:
     price: Decimal
 
 
+@dataclass(frozen=True)
+class BatchAnswer:
+    """What ``POST /marks`` said about one batch (zeros from the baseline's sink)."""
+
+    sessions_affected: int = 0
+    sessions_halted: int = 0
+    sessions_woken: int = 0
+
+
 class Sink(Protocol):
     async def start(self, plan: SessionPlan) -> Outcome: ...
     async def fill(self, session_id: str, fill: FillEvent) -> Outcome: ...
     async def mark(self, session_id: str, symbol: str, price: Decimal) -> Outcome: ...
+    async def market_marks(self, marks: dict[str, Decimal]) -> BatchAnswer: ...
     async def aclose(self) -> None: ...
 
 
@@ -51,12 +62,22 @@ def _iso(epoch: float) -> str:
 class HttpSink:
     """The product path: every start, fill and mark goes through the API, as a desk's would."""
 
-    def __init__(self, api_url: str, concurrency: int, api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        concurrency: int,
+        api_key: str | None = None,
+        market_key: str | None = None,
+    ) -> None:
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = httpx.AsyncClient(
             base_url=api_url, timeout=60.0, limits=limits, headers=headers
         )
+        # The feed's own connection and key (role market_data): batches never queue behind
+        # the fills' slots, as a desk's market-data gateway has its own line.
+        market_headers = {"Authorization": f"Bearer {market_key}"} if market_key else headers
+        self.market = httpx.AsyncClient(base_url=api_url, timeout=60.0, headers=market_headers)
         self.slots = asyncio.Semaphore(concurrency)
 
     async def _post(self, path: str, body: dict[str, Any]) -> Outcome:
@@ -99,12 +120,30 @@ class HttpSink:
             f"/sessions/{session_id}/marks", {"symbol": symbol, "price": str(price)}
         )
 
+    async def market_marks(self, marks: dict[str, Decimal]) -> BatchAnswer:
+        body = {
+            "marks": [{"symbol": symbol, "price": str(price)} for symbol, price in marks.items()]
+        }
+        try:
+            response = await self.market.post("/marks", json=body)
+        except httpx.HTTPError as err:
+            raise SinkError(f"{type(err).__name__} {err}".strip()) from err
+        if response.status_code != 200:
+            raise SinkError(f"HTTP {response.status_code}: {response.text[:200]}")
+        answer = response.json()
+        return BatchAnswer(
+            sessions_affected=int(answer["sessions_affected"]),
+            sessions_halted=int(answer["sessions_halted"]),
+            sessions_woken=int(answer["sessions_woken"]),
+        )
+
     async def terminate(self, session_id: str) -> Outcome:
         body = {"reason": "benchmark finished", "actor": "bench"}
         return await self._post(f"/sessions/{session_id}/terminate", body)
 
     async def aclose(self) -> None:
         await self.client.aclose()
+        await self.market.aclose()
 
 
 class DirectSink:
@@ -157,6 +196,15 @@ class DirectSink:
                 return Outcome.ENDED
             await LedgerRepository(db).add_mark(session_id, symbol, price, datetime.now(UTC))
         return Outcome.OK
+
+    async def market_marks(self, marks: dict[str, Decimal]) -> BatchAnswer:
+        """The batch stored as the API stores it; the poller finds its effect at its scan."""
+        now = datetime.now(UTC)
+        async with self.slots, self.sessionmaker.begin() as db:
+            await MarketMarkRepository(db).upsert(
+                [NewMarketMark(symbol, price, now) for symbol, price in marks.items()]
+            )
+        return BatchAnswer()
 
     async def aclose(self) -> None:
         return None

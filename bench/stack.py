@@ -47,6 +47,9 @@ class Endpoints:
     database_url: str | None
     pids: dict[str, int]
     api_key: str | None = None
+    market_key: str | None = None  # role market_data: POST /marks
+    # The workers' own Prometheus series (sweep checks, signals, lateness), summed.
+    worker_metrics_urls: tuple[str, ...] = ()
 
 
 def child_env(**settings: str) -> dict[str, str]:
@@ -93,12 +96,13 @@ class EmbeddedPostgres:
             self.url = None
 
 
-async def issue_api_key(database_url: str) -> str:
-    """An operator key for the driver: it starts, feeds and terminates any account's sessions."""
+async def issue_api_key(database_url: str, role: Role = Role.OPERATOR) -> str:
+    """A key for the driver: an operator starts, feeds and terminates any account's sessions;
+    a ``market_data`` key posts the market's batches (``POST /marks``)."""
     engine = create_engine(database_url, pool_size=1)
     try:
         issued = await KeyService(create_sessionmaker(engine)).create(
-            Role.OPERATOR, description="benchmark driver"
+            role, description=f"benchmark driver ({role.value})"
         )
         return issued.api_key
     finally:
@@ -149,6 +153,7 @@ class EmbeddedStack:
     def start(self) -> Endpoints:
         database_url = self.postgres.start()
         api_key = asyncio.run(issue_api_key(database_url))
+        market_key = asyncio.run(issue_api_key(database_url, Role.MARKET_DATA))
         temporal_port = free_port()
         temporal = start_dev_server(
             self.data_dir / "temporal.db",
@@ -167,11 +172,14 @@ class EmbeddedStack:
             data_dir=str(self.data_dir),
         )
         worker = [sys.executable, str(ROOT / "worker.py")]
+        metrics_urls = []
         for name in self.worker_names:  # each its own metrics ports; their CPU is summed
+            app_metrics = f"127.0.0.1:{free_port()}"
             metrics = {
                 f"{ENV_PREFIX}WORKER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
-                f"{ENV_PREFIX}WORKER_APP_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
+                f"{ENV_PREFIX}WORKER_APP_METRICS_ADDRESS": app_metrics,
             }
+            metrics_urls.append(f"http://{app_metrics}/metrics")
             self._spawn(name, worker, {**env, **metrics})
         api_port = free_port()
         api = [sys.executable, "-m", "uvicorn", "starter.api.app:create_app", "--factory"]
@@ -182,7 +190,9 @@ class EmbeddedStack:
         self._wait_for_api(api_url)
         pids = {name: process.pid for name, process in self.processes.children}
         pids["postgres"] = self.postgres.pid
-        return Endpoints(api_url, address, database_url, pids, api_key)
+        return Endpoints(
+            api_url, address, database_url, pids, api_key, market_key, tuple(metrics_urls)
+        )
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
         output = self._log(name)

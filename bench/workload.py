@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from bench.market import MarketFeed
 from bench.plan import (
     BREACH_BUY_PRICE,
     BREACH_QUANTITY,
@@ -69,13 +70,31 @@ async def _sleep_until(epoch: float) -> None:
 
 
 class Workload:
-    """One task per session; each stops at its own end, its breach, or the end of the run."""
+    """One task per session; each stops at its own end, its breach, or the end of the run.
 
-    def __init__(self, plans: list[SessionPlan], sink: Sink, feed_interval: float, seed: int):
+    With a market feed (``market``), sessions open a position in their symbol, trade it
+    sparsely (a fill every ``fill_interval`` s on average) and get their marks from the
+    feed's batches; otherwise each gets its own marks and fills every ``feed_interval`` s
+    (0: none, only the planned breach).
+    """
+
+    def __init__(
+        self,
+        plans: list[SessionPlan],
+        sink: Sink,
+        feed_interval: float,
+        seed: int,
+        market: MarketFeed | None = None,
+        fill_interval: float = 300.0,
+        position: int = 200,
+    ):
         self.plans = plans
         self.sink = sink
         self.feed_interval = feed_interval
         self.seed = seed
+        self.market = market
+        self.fill_interval = fill_interval
+        self.position = Decimal(position)
         self.counters = FeedCounters()
 
     async def run(self, run_end: float) -> FeedCounters:
@@ -96,7 +115,39 @@ class Workload:
         counters.starts_ok += 1
         counters.started.append(plan.session_id)
         counters.last_start_done = time.time()
-        await self._feed(plan, run_end, random.Random(self.seed * 1_000_003 + plan.index))
+        rng = random.Random(self.seed * 1_000_003 + plan.index)
+        if self.market is not None:
+            await self._trade(plan, run_end, rng, self.market)
+        else:
+            await self._feed(plan, run_end, rng)
+
+    async def _trade(
+        self, plan: SessionPlan, run_end: float, rng: random.Random, market: MarketFeed
+    ) -> None:
+        """Open a position in the session's symbol, then trade it now and then."""
+        stop_at = min(plan.end_at - 1.0, run_end)
+        await _sleep_until(plan.start_at + rng.uniform(0.2, 1.0))
+        await market.started.wait()
+        price = market.price(plan.symbol)
+        opening = FillEvent("open", plan.symbol, Side.BUY, self.position, price)
+        if not await self._post(plan.session_id, opening, price):
+            return
+        fills = 0
+        next_at = time.time() + rng.expovariate(1 / self.fill_interval)
+        while True:
+            if plan.breach_at is not None and plan.breach_at <= min(next_at, stop_at):
+                await self._breach(plan)
+                return
+            if next_at >= stop_at:
+                return
+            await _sleep_until(next_at)
+            fills += 1
+            side = Side.BUY if rng.random() < 0.5 else Side.SELL
+            price = market.price(plan.symbol)
+            fill = FillEvent(f"fill-{fills}", plan.symbol, side, Decimal(rng.randint(1, 5)), price)
+            if not await self._post(plan.session_id, fill, price):
+                return
+            next_at = time.time() + rng.expovariate(1 / self.fill_interval)
 
     async def _feed(self, plan: SessionPlan, run_end: float, rng: random.Random) -> None:
         stop_at = min(plan.end_at - 1.0, run_end)
@@ -105,7 +156,11 @@ class Workload:
         next_at = plan.start_at + rng.uniform(0.5, max(1.0, self.feed_interval / 2))
         opening = FillEvent("open", WALK_SYMBOL, Side.BUY, OPENING_QUANTITY, walk.next())
         pending: FillEvent | None = opening
-        if self.feed_interval <= 0:  # no market data: only the planned breach
+        if self.feed_interval <= 0:  # no feed: the opening position, then only the breach
+            await _sleep_until(plan.start_at + rng.uniform(0.2, 1.0))
+            if not await self._post(plan.session_id, opening, opening.price):
+                return
+            pending = None
             next_at = stop_at
         while True:
             if plan.breach_at is not None and plan.breach_at <= min(next_at, stop_at):
