@@ -32,6 +32,8 @@ from store.performance import PerformanceRepository
 # Signals in flight at once: a flash crash may wake a thousand sessions of one shard.
 SIGNAL_CONCURRENCY = 64
 BREACH_GATE_REASON = "loss limit reached (fleet sweep)"
+# A session woken this recently (by a fill or mark) needs no signal from the sweep too.
+WAKE_WINDOW = timedelta(seconds=1)
 
 
 class SweepActivities:
@@ -85,6 +87,11 @@ class SweepActivities:
                 # Named by the sweep, so a retried sweep audits each closing once.
                 cause = f"sweep:{input.shard}/{input.shards}:{input.due_at.isoformat()}"
                 closed = set(await fleet.close_gates(breached, BREACH_GATE_REASON, cause=cause))
+            # Not a session woken a moment ago by a fill or mark, nor a limit signalled already.
+            claimed = set(
+                await fleet.claim_wakes(wake, datetime.now(UTC), WAKE_WINDOW, CheckSource.SWEEP)
+            )
+            wake = {sid: reason for sid, reason in wake.items() if sid in claimed}
             await fleet.record_sweep(
                 input.shard,
                 input.shards,

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     cast,
     exists,
     func,
@@ -38,6 +39,9 @@ from store.audit import AuditRepository
 from store.ledger import with_latest_mark
 from store.models import FleetSweep, Position, TradingSession
 
+# A limit that was signalled is signalled again only after this long: the workflow winds the
+# session down meanwhile (its gate is closed already), and the sweep is the net after that.
+LIMIT_REWAKE = timedelta(seconds=30)
 # Rows within this much of a rule's edge are returned and left to domain.sweep to decide:
 # the database divides exactly, Python in floats, and LossUsedPct rounds half to even.
 _THRESHOLD_SLACK = Decimal("0.000000001")
@@ -234,32 +238,48 @@ class FleetRepository:
         window: timedelta,
         checked_by: str,
     ) -> list[str]:
-        """Of the sessions to wake, those not woken in the last ``window`` (a reached limit
-        always); stamps their ``last_woken_at`` and ``last_checked_at``/``_by`` in one UPDATE.
+        """Of the sessions to wake, those not woken in the last ``window``; stamps their
+        ``last_woken_at``, ``last_wake_reason`` and ``last_checked_at``/``_by`` in one UPDATE.
 
         A fast feed past a warning threshold then wakes a workflow at most once per window.
+        A reached limit wakes it at once, whatever the window, but once: a session halted on a
+        breach is not signalled again by every mark batch and sweep while its workflow winds
+        it down (that churn once held a flash crash's thousand ends back for minutes); after
+        LIMIT_REWAKE, the limit is signalled again in case the first signal was lost.
         """
         if not wakes:
             return []
         urgent = [sid for sid, reason in wakes.items() if reason is WakeReason.LIMIT]
         others = [sid for sid, reason in wakes.items() if reason is not WakeReason.LIMIT]
+        woken_before = TradingSession.last_woken_at
         may_wake = or_(
-            TradingSession.id.in_(urgent),
+            and_(
+                TradingSession.id.in_(urgent),
+                or_(
+                    TradingSession.last_wake_reason.is_distinct_from(WakeReason.LIMIT.value),
+                    woken_before <= now - LIMIT_REWAKE,
+                ),
+            ),
             and_(
                 TradingSession.id.in_(others),
-                or_(
-                    TradingSession.last_woken_at.is_(None),
-                    TradingSession.last_woken_at <= now - window,
-                ),
+                or_(woken_before.is_(None), woken_before <= now - window),
             ),
         )
         locked = (
             select(TradingSession.id).where(may_wake).order_by(TradingSession.id).with_for_update()
         )
+        reason_of = case(
+            {sid: reason.value for sid, reason in wakes.items()}, value=TradingSession.id
+        )
         stmt = (
             update(TradingSession)
             .where(TradingSession.id.in_(locked.scalar_subquery()))
-            .values(last_woken_at=now, last_checked_at=now, last_checked_by=checked_by)
+            .values(
+                last_woken_at=now,
+                last_wake_reason=reason_of,
+                last_checked_at=now,
+                last_checked_by=checked_by,
+            )
             .returning(TradingSession.id)
         )
         return sorted((await self.db.execute(stmt)).scalars())

@@ -87,6 +87,8 @@ class TradingSession(Base):
     last_checked_by: Mapped[str | None] = mapped_column(String(16))
     # When a fill, mark or market batch last woke the workflow: the ingest window's start.
     last_woken_at: Mapped[datetime | None]
+    # Why it was last woken (domain.sweep.WakeReason): a reached limit is signalled once.
+    last_wake_reason: Mapped[str | None] = mapped_column(String(16))
     # The LossUsedPct the workflow last published, and the loss thresholds it warned about.
     published_loss_pct: Mapped[float] = mapped_column(Float, server_default="0")
     loss_warnings_sent: Mapped[list[float]] = mapped_column(JSONB, server_default="[]")

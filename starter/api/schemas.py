@@ -162,7 +162,10 @@ class MarketMarksOut(BaseModel):
     marks_applied: int = Field(description="Marks stored (an older one than stored is not).")
     sessions_affected: int = Field(description="ACTIVE sessions holding a marked symbol.")
     sessions_halted: int = Field(description="Sessions at their limit whose gate was closed.")
-    sessions_woken: int = Field(description="Sessions whose workflow was signalled.")
+    sessions_woken: int = Field(
+        description="Sessions whose workflow is signalled, right after this answer (the "
+        "breached ones' gates are closed before it)."
+    )
 
 
 class LimitUsage(BaseModel):

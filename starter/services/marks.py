@@ -62,10 +62,17 @@ class MarkService:
         self.sessionmaker = sessionmaker
         self.settings = settings
         self.metrics = metrics
+        # Signals still being sent after their batch was answered (kept so none is dropped).
+        self._signalling: set[asyncio.Task[int]] = set()
 
     async def record_market_marks(self, request: MarketMarksBody) -> MarketMarksOut:
         """Store the batch, check every ACTIVE session holding a marked symbol, halt the
-        breached ones, commit; then wake the workflows that must decide."""
+        breached ones, commit, answer; the workflows that must decide are woken meanwhile.
+
+        The answer does not wait for the signals: a flash crash wakes a thousand sessions,
+        and the desk's next batch must not queue behind them. The gates of the breached
+        sessions are closed before the answer; a signal lost on the way is the sweep's.
+        """
         now = datetime.now(UTC)
         for index, mark in enumerate(request.marks):
             refuse_future_mark(mark.marked_at, now, self.settings, f"marks.{index}.marked_at")
@@ -90,12 +97,15 @@ class MarkService:
             )
             for sid in woken
         ]
-        sent = await signal_checks(self.client, signals)
+        if signals:
+            task = asyncio.create_task(signal_checks(self.client, signals))
+            self._signalling.add(task)
+            task.add_done_callback(self._signalling.discard)
         return MarketMarksOut(
             marks_applied=len(applied),
             sessions_affected=losses.checked,
             sessions_halted=len(halted),
-            sessions_woken=sent,
+            sessions_woken=len(signals),
         )
 
 

@@ -19,7 +19,7 @@ from domain.positions import Side
 from domain.status import SessionStatus
 from domain.sweep import WakeReason, shard_of, wake_reason
 from store.audit import AuditRepository
-from store.fleet import FleetLosses, FleetRepository, SessionLoss
+from store.fleet import LIMIT_REWAKE, FleetLosses, FleetRepository, SessionLoss
 from store.ledger import LedgerRepository, NewFill
 from store.market_marks import MarketMarkRepository, NewMarketMark
 from store.models import TradingSession
@@ -228,7 +228,7 @@ async def test_close_gates_closes_open_gates_once_and_audits_each(db: AsyncSessi
     assert await AuditRepository(db).for_session(already) == []
 
 
-async def test_claim_wakes_wakes_once_per_window_but_always_at_the_limit(
+async def test_claim_wakes_wakes_once_per_window_and_a_reached_limit_once(
     db: AsyncSession,
 ) -> None:
     fleet = FleetRepository(db)
@@ -240,12 +240,35 @@ async def test_claim_wakes_wakes_once_per_window_but_always_at_the_limit(
     first = await fleet.claim_wakes(wakes, T0, window, "mark")
     soon = await fleet.claim_wakes(wakes, T0 + timedelta(milliseconds=500), window, "mark")
     later = await fleet.claim_wakes(wakes, T0 + timedelta(seconds=2), window, "mark")
+    # The limit was signalled: every batch and sweep after it leaves the winding-down
+    # workflow alone until LIMIT_REWAKE has passed, then signals it once more.
+    again = await fleet.claim_wakes(wakes, T0 + LIMIT_REWAKE, window, "sweep")
 
     assert first == sorted([warned, breached])
-    assert soon == [breached]
-    assert later == sorted([warned, breached])
-    row = await SessionRepository(db).get(warned, for_update=True)
-    assert (row.last_woken_at, row.last_checked_by) == (T0 + timedelta(seconds=2), "mark")
+    assert soon == []
+    assert later == [warned]
+    assert again == sorted([warned, breached])
+    row = await SessionRepository(db).get(breached, for_update=True)
+    assert (row.last_woken_at, row.last_wake_reason, row.last_checked_by) == (
+        T0 + LIMIT_REWAKE,
+        "limit",
+        "sweep",
+    )
+
+
+async def test_a_limit_reached_right_after_another_wake_is_signalled_at_once(
+    db: AsyncSession,
+) -> None:
+    fleet = FleetRepository(db)
+    session_id = await active_session(db)
+    window = timedelta(seconds=1)
+
+    warned = await fleet.claim_wakes({session_id: WakeReason.WARNING}, T0, window, "mark")
+    limit = await fleet.claim_wakes(
+        {session_id: WakeReason.LIMIT}, T0 + timedelta(milliseconds=100), window, "mark"
+    )
+
+    assert (warned, limit) == ([session_id], [session_id])
 
 
 async def test_a_market_mark_older_than_the_stored_one_does_not_replace_it(
