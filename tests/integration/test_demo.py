@@ -1,15 +1,18 @@
-"""The live demo's session driver against the real stack: it trades, marks and obeys the gate."""
+"""The live demo against the real stack: its driver trades, marks and obeys the gate; a run
+passes unlucky sessions through REDUCING and kill-switches an account of its own."""
 
 import asyncio
 import random
+import uuid
 
 import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from starter.dev.demo import KILL_REASON, demo
 from starter.dev.demo_driver import DriverStats, drive_session, plans, start_session
 from store.models import Mark
-from tests.integration.api_helpers import wait_for_status
+from tests.integration.api_helpers import session_body, wait_for_status
 from tests.integration.polling import eventually
 
 
@@ -62,3 +65,34 @@ async def test_demo_driver_trades_until_the_session_ends_and_never_orders_past_a
     performance = (await api.get(f"/sessions/{plan.session_id}/performance")).json()
     # the termination may add a closing fill of its own when it flattens the position
     assert performance["live"]["fills"] >= final.fills
+
+
+async def test_a_demo_run_passes_unlucky_sessions_through_reducing_and_kills_an_account(
+    api: httpx.AsyncClient,
+) -> None:
+    account = f"demo-kill-{uuid.uuid4().hex[:8]}"
+    # 3 sessions: lucky, unlucky (REDUCING from 60 % of its limit), one on the kill account
+    run = await demo(api, 3, 0.2, tick=0.1, seed=11, kill_after=3, kill_account=account)
+
+    lucky, unlucky, killed = run.stats
+    assert (lucky.plan.account_id, unlucky.plan.reducing_at) == ("demo", 0.6)
+    assert unlucky.reducing_ticks > 0
+    assert "REDUCING" in unlucky.states
+    audit = (await api.get(f"/sessions/{unlucky.plan.session_id}/audit")).json()
+    changes = [e["details"]["to"] for e in audit if e["action"] == "trading_state.changed"]
+    assert "REDUCING" in changes
+    assert (lucky.status, lucky.killed) == ("EXPIRED", False)
+
+    assert (killed.plan.account_id, killed.killed) == (account, True)
+    ended = (await api.get(f"/sessions/{killed.plan.session_id}")).json()
+    assert (ended["status"], ended["end_reason"]) == ("TERMINATED", "TERMINATED")
+    assert ended["end_detail"] == f"kill switch: {KILL_REASON}"
+    assert run.drill is not None
+    assert run.drill.rearmed
+    switch = (await api.get(f"/kill-switch/{run.drill.switch_id}")).json()
+    assert (switch["sessions_targeted"], switch["sessions_ended"]) == (1, 1)
+    assert (switch["reason"], switch["engaged"]) == (KILL_REASON, False)
+    # re-armed: the next run may start sessions on the account again
+    again = await api.post("/sessions", json=session_body(account_id=account))
+    assert again.status_code == 201, again.text
+    await api.post(f"/sessions/{again.json()['id']}/terminate", json={"reason": "end of test"})
