@@ -34,6 +34,12 @@ class BenchConfig:
     # ``session_minutes``); the others outlive it.
     expiring: float | None = None
     breach_fraction: float = 0.05
+    # The kill-switch scenario (issue 16): POST /kill-switch this many seconds after the
+    # first planned start (None: not pressed), on scope "all" or "algorithm" (bench-algo,
+    # every session of the run), then watch for at most ``kill_wait`` s.
+    kill_switch_at: float | None = None
+    kill_scope: str = "all"
+    kill_wait: float = 120.0
     idle_seconds: float = 10.0
     # Steady state begins this long after the last planned start (opening fills settle).
     steady_margin: float = 5.0
@@ -49,6 +55,7 @@ class BenchConfig:
     api_url: str | None = None
     api_key: str | None = field(default=None, repr=False)
     market_key: str | None = field(default=None, repr=False)
+    risk_key: str | None = field(default=None, repr=False)
     baseline: bool = False
     only_baseline: bool = False
     keep_data: bool = False

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.status import EndReason, SessionStatus, is_terminal
 from store.ledger import LedgerRepository
-from store.models import AuditEvent, TradingSession
+from store.models import AuditEvent, KillSwitchSession, TradingSession
 
 # The audit events of a closed trading gate: the termination's first step writes the first;
 # a breach found by the sweep or by a mark batch closes the gate in its own transaction and
@@ -213,3 +213,60 @@ async def _explain(db: AsyncSession, statements: list[tuple[str, Any]]) -> float
         top = (json.loads(plan) if isinstance(plan, str) else plan)[0]
         total += float(top["Planning Time"]) + float(top["Execution Time"])
     return total
+
+
+@dataclass(frozen=True)
+class KillTarget:
+    """One session a kill switch targeted: its row and the switch's records of it."""
+
+    session_id: str
+    status: SessionStatus
+    end_reason: str | None
+    ended_at: float | None
+    updated_at: float | None
+    signalled_at: float | None
+    gate_closed_at: float | None  # the switch's own gate.closed audit event
+
+
+async def kill_targets(
+    sessionmaker: async_sessionmaker[AsyncSession], kill_switch_id: int
+) -> list[KillTarget]:
+    """Every session of the switch (``kill_switch_sessions``) with its row and its audited
+    closing (``gate.closed`` whose dedupe key is the switch's)."""
+    gate = (
+        select(AuditEvent.session_id, func.min(AuditEvent.occurred_at).label("at"))
+        .where(
+            AuditEvent.action == "gate.closed",
+            AuditEvent.dedupe_key.startswith(f"kill-switch:{kill_switch_id}:gate:"),
+        )
+        .group_by(AuditEvent.session_id)
+        .subquery()
+    )
+    stmt = (
+        select(
+            KillSwitchSession.session_id,
+            TradingSession.status,
+            TradingSession.end_reason,
+            TradingSession.ended_at,
+            TradingSession.updated_at,
+            KillSwitchSession.signalled_at,
+            gate.c.at,
+        )
+        .join(TradingSession, TradingSession.id == KillSwitchSession.session_id)
+        .outerjoin(gate, gate.c.session_id == KillSwitchSession.session_id)
+        .where(KillSwitchSession.kill_switch_id == kill_switch_id)
+    )
+    async with sessionmaker() as db:
+        rows = (await db.execute(stmt)).all()
+    return [
+        KillTarget(
+            session_id=row[0],
+            status=SessionStatus(row[1]),
+            end_reason=row[2],
+            ended_at=_epoch(row[3]),
+            updated_at=_epoch(row[4]),
+            signalled_at=_epoch(row[5]),
+            gate_closed_at=_epoch(row[6]),
+        )
+        for row in rows
+    ]

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bench.config import BenchConfig
 from bench.dbfigures import count_active
+from bench.kill import KillRecord, KillSwitchPress
 from bench.market import CrashRecord, MarketFeed, crash_price
 from bench.plan import SessionPlan, crash_symbols, make_plan
 from bench.procs import ProcessSet
@@ -57,6 +58,8 @@ class Drive:
     # ("run_begin", "steady_begin", "steady_end", "run_end").
     worker_series: dict[str, Series]
     api_series: dict[str, Series]
+    # The kill-switch scenario, when asked for (``--kill-switch-at``).
+    kill: KillRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -84,9 +87,12 @@ async def drive(
     console: Console,
     exited: Callable[[], str | None] = lambda: None,
     scrapes: Scrapes = Scrapes(),
+    press: Callable[[float], KillSwitchPress] | None = None,
 ) -> Drive:
     """Start the planned sessions of ``config`` (ids beginning with ``prefix``) and feed
-    them for the run's length; CPU is counted over exactly that.
+    them for the run's length; CPU is counted over exactly that. ``press(origin)``, if
+    given, is the kill switch to press during the run (it times itself, and may outlast the
+    run by its own wait).
 
     The first start comes ``config.idle_seconds`` from now: the idle stack's CPU is measured
     then, so fixed and per-check costs can be told apart.
@@ -117,6 +123,8 @@ async def drive(
     )
     feeding = asyncio.create_task(workload.run(run_end))
     marking = asyncio.create_task(market.run(origin, run_end)) if market else None
+    pressing = asyncio.create_task(press(origin).run()) if press is not None else None
+    kill: KillRecord | None = None
     sweeps = SweepLog()
     timeline = [{**processes.timeline_point(began), "driver": 0.0}]
     active_samples: list[tuple[float, int]] = []
@@ -181,7 +189,13 @@ async def drive(
         # Feeds stop at run_end by themselves; a request in flight may still finish.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(feeding), timeout=30)
+        if pressing is not None:
+            kill = await pressing  # bounded by its own wait
     finally:
+        if pressing is not None and not pressing.done():
+            pressing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pressing
         sampler.cancel()
         feeding.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -220,6 +234,7 @@ async def drive(
         crash=crash,
         worker_series=workers,
         api_series=api,
+        kill=kill,
     )
 
 

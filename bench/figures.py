@@ -64,6 +64,8 @@ class RunFigures:
     sweep_coverage_min: float | None = None
     market_batches: dict[str, object] = field(default_factory=dict)
     flash_crash: dict[str, object] = field(default_factory=dict)
+    # The kill-switch scenario (issue 16): bench.measure.record_kill.
+    kill_switch: dict[str, object] = field(default_factory=dict)
     histories_read: int = 0
     # History events, workflow tasks and activities per check, over the histories read.
     history_per_check: dict[str, float] = field(default_factory=dict)
@@ -130,6 +132,14 @@ class RunFigures:
         value = self.flash_crash.get(key)
         return getattr(value, stat, None) if value is not None else None
 
+    def kill(self, key: str) -> float | None:
+        """A kill-switch time (ms after the call); infinite if the switch was pressed but
+        the polls never saw it happen (the target is then not met); None if not pressed."""
+        if not self.kill_switch.get("pressed"):
+            return None
+        value = self.kill_switch.get(key)
+        return float(value) if isinstance(value, int | float) else math.inf
+
     def account_cpu(self, cpu: dict[str, float]) -> None:
         if not cpu:
             return
@@ -191,4 +201,7 @@ TARGETS = (
     Target(
         "flash_ended_max_ms", "<= 30000", 30000, False, lambda f: f.flash("ended_after_answer_ms")
     ),
+    # Issue 16, 1.: kill 1000 sessions; times from the call.
+    Target("kill_gates_closed_ms", "<= 1000", 1000, False, lambda f: f.kill("gates_closed_ms")),
+    Target("kill_all_ended_ms", "<= 30000", 30000, False, lambda f: f.kill("all_ended_ms")),
 )

@@ -10,6 +10,7 @@ from bench.config import BenchConfig
 from bench.dbfigures import (
     end_figures,
     halt_times,
+    kill_targets,
     session_rows,
     time_loss_check,
     wait_until_ended,
@@ -18,6 +19,7 @@ from bench.drive import Drive
 from bench.figures import Distribution, RunFigures
 from bench.histories import read_histories
 from bench.sweeps import Series, by_label, delta, sweep_metrics, total
+from domain.status import is_terminal
 from store.db import create_sessionmaker
 from workflows.session import workflow_id_for
 
@@ -151,6 +153,77 @@ async def record_crash(
         "final_row_after_answer_ms": Distribution.of(final),
         "end_reasons": reasons,
     }
+
+
+def _after(at: float | None, origin: float | None) -> float | None:
+    return None if at is None or origin is None else round((at - origin) * 1000, 1)
+
+
+async def record_kill(figures: RunFigures, engine: AsyncEngine, result: Drive) -> None:
+    """The kill switch (issue 16), all from the moment the call was sent: its answer, when
+    the polls saw every gate closed and every session terminal, and per target the audited
+    closing, the fan-out's signal, the workflow's decision (``ended_at``, ENDING) and the
+    final row (``updated_at`` of the terminal status)."""
+    record = result.kill
+    if record is None:
+        return
+    sent = record.sent_at
+    answer = record.answer or {}
+    out: dict[str, object] = {
+        "scope": record.scope,
+        "pressed": sent is not None,
+        "status_code": record.status_code,
+        "error": record.error,
+        "kill_switch_id": record.kill_switch_id,
+        "open_at_call": record.open_at_call,
+        "gates_open_at_call": record.gates_open_at_call,
+        "sessions_targeted": answer.get("sessions_targeted"),
+        "fanout_started": answer.get("fanout_started"),
+        "answer_ms": _after(record.answered_at, sent),
+        # Bracket of the commit that closed the gates: the last poll still seeing one open
+        # began at the first figure; the first seeing none had finished by the second.
+        "gates_last_seen_open_ms": _after(record.last_open_seen_at, sent),
+        "gates_closed_ms": _after(record.gates_closed_seen_at, sent),
+        "all_ended_ms": _after(record.all_ended_seen_at, sent),
+        "not_ended_when_watch_stopped": record.not_ended_at_stop,
+        "watched_for_s": record.wait_seconds,
+        "gate_polls": record.gate_polls,
+        "end_polls": record.end_polls,
+    }
+    if record.progress is not None:
+        progress = record.progress
+        out["progress"] = {
+            key: progress.get(key)
+            for key in ("sessions_targeted", "sessions_ended", "sessions_winding_down")
+        } | {
+            "signals_sent": progress.get("signals_sent"),
+            "signal_failures": len(progress.get("signal_failures") or {}),
+        }
+    kill_id = record.kill_switch_id
+    if sent is not None and kill_id is not None:
+        targets = await kill_targets(create_sessionmaker(engine), kill_id)
+        terminal = [t for t in targets if is_terminal(t.status)]
+        statuses: dict[str, int] = {}
+        reasons: dict[str, int] = {}
+        for target in targets:
+            statuses[target.status.value] = statuses.get(target.status.value, 0) + 1
+            reasons[str(target.end_reason)] = reasons.get(str(target.end_reason), 0) + 1
+
+        def dist(values: list[float | None]) -> Distribution:
+            return Distribution.of([(v - sent) * 1000 for v in values if v is not None])
+
+        out |= {
+            "targets": len(targets),
+            "ended": len(terminal),
+            "gate_closed_audit_ms": dist([t.gate_closed_at for t in targets]),
+            "signalled_ms": dist([t.signalled_at for t in targets]),
+            "ending_ms": dist([t.ended_at for t in targets]),
+            "final_row_ms": dist([t.updated_at for t in terminal]),
+            "statuses": statuses,
+            "end_reasons": reasons,
+        }
+    out["samples"] = record.samples
+    figures.kill_switch = out
 
 
 async def record_ends(

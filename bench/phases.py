@@ -2,15 +2,25 @@
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from bench.config import BenchConfig
 from bench.drive import Scrapes, drive
 from bench.figures import RunFigures
-from bench.measure import record_crash, record_drive, record_ends, record_histories, record_sweeps
+from bench.kill import KillSwitchPress
+from bench.measure import (
+    record_crash,
+    record_drive,
+    record_ends,
+    record_histories,
+    record_kill,
+    record_sweeps,
+)
 from bench.procs import ProcessSet
 from bench.sinks import HttpSink
 from bench.stack import (
@@ -57,6 +67,7 @@ def _configured(config: BenchConfig) -> Endpoints:
         config.pids,
         config.api_key,
         config.market_key,
+        config.risk_key,
     )
 
 
@@ -80,7 +91,19 @@ async def _temporal(
     prefix = f"b{run_id}"
     figures = RunFigures(design="temporal", sessions_planned=config.sessions)
     engine = create_engine(endpoints.database_url, 4) if endpoints.database_url else None
-    sink = HttpSink(endpoints.api_url, config.concurrency, endpoints.api_key, endpoints.market_key)
+    sink = HttpSink(
+        endpoints.api_url,
+        config.concurrency,
+        endpoints.api_key,
+        endpoints.market_key,
+        endpoints.risk_key,
+    )
+    press = None
+    if config.kill_switch_at is not None:
+        if engine is None:
+            figures.notes.append("no DATABASE_URL: the kill switch is not pressed")
+        else:
+            press = _press(config, sink, create_sessionmaker(engine), prefix)
     try:
         result = await drive(
             label="Temporal",
@@ -92,6 +115,7 @@ async def _temporal(
             console=console,
             exited=stack.exited if stack else lambda: None,
             scrapes=Scrapes(endpoints.worker_metrics_urls, f"{endpoints.api_url}/metrics"),
+            press=press,
         )
         record_drive(figures, result)
         record_sweeps(figures, result, config)
@@ -101,6 +125,7 @@ async def _temporal(
         if engine is not None:
             await record_ends(figures, engine, prefix, result, config)
             await record_crash(figures, engine, prefix, result)
+            await record_kill(figures, engine, result)
         else:
             figures.notes.append("no DATABASE_URL: expiry, breach and query figures skipped")
         if endpoints.temporal_address is not None:
@@ -120,6 +145,24 @@ async def _temporal(
         if engine is not None:
             await engine.dispose()
     return figures
+
+
+def _press(
+    config: BenchConfig,
+    sink: HttpSink,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    prefix: str,
+) -> Callable[[float], KillSwitchPress]:
+    """The kill switch of ``--kill-switch-at``, pressed that long after the run's origin."""
+    assert config.kill_switch_at is not None
+    after = config.kill_switch_at
+
+    def make(origin: float) -> KillSwitchPress:
+        return KillSwitchPress(
+            sink, sessionmaker, prefix, origin + after, config.kill_scope, config.kill_wait
+        )
+
+    return make
 
 
 async def _terminate_open(sink: HttpSink, session_ids: list[str]) -> int:

@@ -16,6 +16,16 @@ from bench.config import BenchConfig
 from bench.figures import TARGETS, RunFigures
 
 Getter = Callable[[RunFigures], float | None]
+
+
+def _kill_gates(figures: RunFigures) -> float | None:
+    return figures.kill("gates_closed_ms")
+
+
+def _kill_ended(figures: RunFigures) -> float | None:
+    return figures.kill("all_ended_ms")
+
+
 # (label, target key or None, getter, compare with the baseline)
 ROWS: list[tuple[str, str | None, Getter, bool]] = [
     ("sessions started", None, lambda f: float(f.sessions_started), False),
@@ -81,6 +91,10 @@ ROWS: list[tuple[str, str | None, Getter, bool]] = [
         lambda f: f.flash("final_row_after_answer_ms"),
         False,
     ),
+    ("kill switch: sessions targeted", None, lambda f: _num(f.kill_switch.get("targets")), False),
+    ("  call answered (ms)", None, lambda f: f.kill("answer_ms"), False),
+    ("  every gate closed, after the call (ms)", "kill_gates_closed_ms", _kill_gates, False),
+    ("  every session ended, after the call (ms)", "kill_all_ended_ms", _kill_ended, False),
     ("API start rate (sessions/s)", None, lambda f: f.start_rate_per_s, False),
     ("loss-check query p99 (ms)", None, lambda f: f.loss_check_query_ms.p99, True),
     ("idle stack (cores)", None, lambda f: f.idle_cores, True),
@@ -194,7 +208,7 @@ def write_json(
     config_json = {
         k: str(v) if isinstance(v, Path) else v
         for k, v in asdict(config).items()
-        if k not in ("api_key", "market_key")  # secrets: never written down
+        if k not in ("api_key", "market_key", "risk_key")  # secrets: never written down
     }
     document: dict[str, Any] = {
         "run_id": run_id,

@@ -26,6 +26,11 @@ from bench.report import print_report, write_json
 app = typer.Typer(add_completion=False)
 
 
+class KillScope(StrEnum):
+    ALL = "all"
+    ALGORITHM = "algorithm"
+
+
 class Feed(StrEnum):
     MARKET = "market"
     SESSION = "session"
@@ -108,6 +113,21 @@ def main(
     breach_fraction: Annotated[
         float, typer.Option(min=0, max=1, help="Share of sessions driven into a breach.")
     ] = 0.05,
+    kill_switch_at: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="Press POST /kill-switch S s after the first planned start and time every "
+            "gate closed and every session ended (issue 16).",
+        ),
+    ] = None,
+    kill_scope: Annotated[
+        KillScope,
+        typer.Option(help="all: {all: true}; algorithm: bench-algo, every session of the run."),
+    ] = KillScope.ALL,
+    kill_wait: Annotated[
+        float, typer.Option(min=1, help="Seconds to watch the kill switch's sessions end.")
+    ] = 120.0,
     idle_seconds: Annotated[
         float, typer.Option(min=0, help="Seconds the idle stack is measured before the starts.")
     ] = 10.0,
@@ -141,6 +161,10 @@ def main(
         str | None,
         typer.Option(envvar="TRADING_MARKET_KEY", help="Key for --api-url's POST /marks."),
     ] = None,
+    risk_key: Annotated[
+        str | None,
+        typer.Option(envvar="TRADING_RISK_KEY", help="Key for --api-url's POST /kill-switch."),
+    ] = None,
     pid: Annotated[
         list[str] | None, typer.Option(help="NAME=PID of a configured stack's process.")
     ] = None,
@@ -170,6 +194,9 @@ def main(
         flash_at=flash_at,
         expiring=expiring,
         breach_fraction=breach_fraction,
+        kill_switch_at=kill_switch_at,
+        kill_scope=kill_scope.value,
+        kill_wait=kill_wait,
         idle_seconds=idle_seconds,
         steady_margin=steady_margin,
         concurrency=concurrency,
@@ -182,6 +209,7 @@ def main(
         api_url=api_url.rstrip("/") if api_url else None,
         api_key=api_key,
         market_key=market_key,
+        risk_key=risk_key,
         baseline=baseline or only_baseline,
         only_baseline=only_baseline,
         keep_data=keep_data,

@@ -68,6 +68,7 @@ class HttpSink:
         concurrency: int,
         api_key: str | None = None,
         market_key: str | None = None,
+        risk_key: str | None = None,
     ) -> None:
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -78,6 +79,9 @@ class HttpSink:
         # the fills' slots, as a desk's market-data gateway has its own line.
         market_headers = {"Authorization": f"Bearer {market_key}"} if market_key else headers
         self.market = httpx.AsyncClient(base_url=api_url, timeout=60.0, headers=market_headers)
+        # The kill switch's own line and key (role risk): a risk desk's, not the feed's.
+        risk_headers = {"Authorization": f"Bearer {risk_key}"} if risk_key else headers
+        self.risk = httpx.AsyncClient(base_url=api_url, timeout=60.0, headers=risk_headers)
         self.slots = asyncio.Semaphore(concurrency)
 
     async def _post(self, path: str, body: dict[str, Any]) -> Outcome:
@@ -141,9 +145,40 @@ class HttpSink:
         body = {"reason": "benchmark finished", "actor": "bench"}
         return await self._post(f"/sessions/{session_id}/terminate", body)
 
+    async def kill_switch(self, scope: dict[str, Any], reason: str) -> tuple[int, dict[str, Any]]:
+        """``POST /kill-switch``: (status code, the switch as answered)."""
+        try:
+            response = await self.risk.post("/kill-switch", json={"scope": scope, "reason": reason})
+        except httpx.HTTPError as err:
+            raise SinkError(f"{type(err).__name__} {err}".strip()) from err
+        if response.status_code not in (200, 201):
+            raise SinkError(f"HTTP {response.status_code}: {response.text[:200]}")
+        answer: dict[str, Any] = response.json()
+        return response.status_code, answer
+
+    async def kill_switch_status(self, kill_switch_id: int) -> dict[str, Any]:
+        """``GET /kill-switch/{id}``: the switch's progress."""
+        answer: dict[str, Any] = await self._risk_get(f"/kill-switch/{kill_switch_id}")
+        return answer
+
+    async def kill_switches(self) -> list[dict[str, Any]]:
+        """``GET /kill-switch``: checks the risk key (and opens the connection) early."""
+        switches: list[dict[str, Any]] = await self._risk_get("/kill-switch")
+        return switches
+
+    async def _risk_get(self, path: str) -> Any:
+        try:
+            response = await self.risk.get(path)
+        except httpx.HTTPError as err:
+            raise SinkError(f"{type(err).__name__} {err}".strip()) from err
+        if response.status_code != 200:
+            raise SinkError(f"HTTP {response.status_code}: {response.text[:200]}")
+        return response.json()
+
     async def aclose(self) -> None:
         await self.client.aclose()
         await self.market.aclose()
+        await self.risk.aclose()
 
 
 class DirectSink:

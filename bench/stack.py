@@ -48,6 +48,7 @@ class Endpoints:
     pids: dict[str, int]
     api_key: str | None = None
     market_key: str | None = None  # role market_data: POST /marks
+    risk_key: str | None = None  # role risk: POST /kill-switch
     # The workers' own Prometheus series (sweep checks, signals, lateness), summed.
     worker_metrics_urls: tuple[str, ...] = ()
 
@@ -98,7 +99,8 @@ class EmbeddedPostgres:
 
 async def issue_api_key(database_url: str, role: Role = Role.OPERATOR) -> str:
     """A key for the driver: an operator starts, feeds and terminates any account's sessions;
-    a ``market_data`` key posts the market's batches (``POST /marks``)."""
+    a ``market_data`` key posts the market's batches (``POST /marks``); a ``risk`` key
+    presses the kill switch."""
     engine = create_engine(database_url, pool_size=1)
     try:
         issued = await KeyService(create_sessionmaker(engine)).create(
@@ -154,6 +156,7 @@ class EmbeddedStack:
         database_url = self.postgres.start()
         api_key = asyncio.run(issue_api_key(database_url))
         market_key = asyncio.run(issue_api_key(database_url, Role.MARKET_DATA))
+        risk_key = asyncio.run(issue_api_key(database_url, Role.RISK))
         temporal_port = free_port()
         temporal = start_dev_server(
             self.data_dir / "temporal.db",
@@ -191,7 +194,14 @@ class EmbeddedStack:
         pids = {name: process.pid for name, process in self.processes.children}
         pids["postgres"] = self.postgres.pid
         return Endpoints(
-            api_url, address, database_url, pids, api_key, market_key, tuple(metrics_urls)
+            api_url,
+            address,
+            database_url,
+            pids,
+            api_key,
+            market_key,
+            risk_key,
+            tuple(metrics_urls),
         )
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
