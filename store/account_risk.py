@@ -15,10 +15,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.account_risk import AccountDay, day_bounds, utc_day
-from domain.positions import MONEY_SCALE
 from domain.session import OPEN_STATUSES
-from store.ledger import with_latest_mark
-from store.models import AccountLimit, Position, TradingSession
+from store.ledger import unrealized_by_session
+from store.models import AccountLimit, TradingSession
 
 
 class AccountRiskRepository:
@@ -117,30 +116,7 @@ def _days_statement(day: date, account_id: str | None) -> Select[Any]:
         .where(TradingSession.account_id.in_(select(accounts.c.account_id)), traded_today)
         .cte("day_sessions")
     )
-    open_positions = (
-        select(Position.session_id, Position.quantity, Position.average_price)
-        .select_from(Position)
-        .where(Position.session_id.in_(select(sessions.c.id)), Position.quantity != 0)
-    )
-    joined, mark = with_latest_mark(open_positions)
-    valued = joined.add_columns(mark.label("mark")).subquery("valued")
-    per_session = (
-        select(
-            valued.c.session_id,
-            func.sum(
-                func.coalesce(
-                    func.round(
-                        valued.c.mark * valued.c.quantity
-                        - func.round(valued.c.quantity * valued.c.average_price, MONEY_SCALE),
-                        MONEY_SCALE,
-                    ),
-                    0,
-                )
-            ).label("unrealized"),
-        )
-        .group_by(valued.c.session_id)
-        .subquery("per_session")
-    )
+    per_session = unrealized_by_session(select(sessions.c.id), "per_session")
     per_account = (
         select(
             sessions.c.account_id,

@@ -32,11 +32,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.positions import MONEY_SCALE
 from domain.status import SessionStatus
 from domain.sweep import LOSS_PCT_MOVE, RiskFigures, WakeReason, loss_used_pct, wake_reason
 from store.audit import AuditRepository
-from store.ledger import with_latest_mark
+from store.ledger import unrealized_by_session
 from store.models import FleetSweep, Position, TradingSession
 
 # A limit that was signalled is signalled again only after this long: the workflow winds the
@@ -359,32 +358,7 @@ def _losses_statement(which: ColumnElement[bool]) -> Any:
         .where(TradingSession.status == SessionStatus.ACTIVE, which)
         .cte("chosen")
     )
-    open_positions = (
-        select(Position.session_id, Position.quantity, Position.average_price)
-        .select_from(Position)
-        .where(Position.session_id.in_(select(chosen.c.id)), Position.quantity != 0)
-    )
-    joined, mark = with_latest_mark(open_positions)
-    valued = joined.add_columns(mark.label("mark")).subquery("valued")
-    unrealized = (
-        select(
-            valued.c.session_id,
-            func.sum(
-                # domain.positions.unrealized_pnl: mark x quantity less the booked cost, each
-                # at the stored scale (round() of a numeric rounds half away from zero).
-                func.coalesce(
-                    func.round(
-                        valued.c.mark * valued.c.quantity
-                        - func.round(valued.c.quantity * valued.c.average_price, MONEY_SCALE),
-                        MONEY_SCALE,
-                    ),
-                    0,
-                )
-            ).label("unrealized"),
-        )
-        .group_by(valued.c.session_id)
-        .subquery("unrealized")
-    )
+    unrealized = unrealized_by_session(select(chosen.c.id), "unrealized")
     session_unrealized = func.coalesce(unrealized.c.unrealized, 0)
     losses = (
         select(

@@ -8,6 +8,7 @@ from typing import TypeVarTuple
 from sqlalchemy import (
     ColumnElement,
     Select,
+    Subquery,
     and_,
     case,
     func,
@@ -20,8 +21,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.positions import MONEY_SCALE, Side, apply_fill, unrealized_pnl
 from domain.positions import Position as PositionValue
-from domain.positions import Side, apply_fill, unrealized_pnl
 from store.models import Fill, Mark, MarketMark, Position, TradingSession
 from store.sessions import SessionNotFoundError
 
@@ -53,6 +54,31 @@ def with_latest_mark(
     price = case((market_is_newer, MarketMark.price), else_=own.c.price)
     joined = stmt.outerjoin(own, true()).outerjoin(MarketMark, MarketMark.symbol == Position.symbol)
     return joined, price
+
+
+def unrealized_by_session(session_ids: Select[tuple[str]], name: str) -> Subquery:
+    """``(session_id, unrealized)`` for the sessions ``session_ids`` selects that hold an open
+    position: each position at its latest mark, with the arithmetic of
+    ``domain.positions.unrealized_pnl`` (mark x quantity less the booked cost, each at the
+    stored scale; PostgreSQL's round() of a numeric rounds half away from zero, as the
+    domain does). Sessions without an open position have no row."""
+    open_positions = (
+        select(Position.session_id, Position.quantity, Position.average_price)
+        .select_from(Position)
+        .where(Position.session_id.in_(session_ids), Position.quantity != 0)
+    )
+    joined, mark = with_latest_mark(open_positions)
+    valued = joined.add_columns(mark.label("mark")).subquery(f"{name}_valued")
+    booked = func.round(valued.c.quantity * valued.c.average_price, MONEY_SCALE)
+    position_unrealized = func.round(valued.c.mark * valued.c.quantity - booked, MONEY_SCALE)
+    return (
+        select(
+            valued.c.session_id,
+            func.sum(func.coalesce(position_unrealized, 0)).label("unrealized"),
+        )
+        .group_by(valued.c.session_id)
+        .subquery(name)
+    )
 
 
 @dataclass(frozen=True)
