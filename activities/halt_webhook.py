@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from activities.notifications import announce_alert
+from activities.notifications import HTTP_TIMEOUT, MAX_ERROR_CHARS, announce_alert
 from domain import signing
 from domain.halt_webhook import (
     HALT_EVENT,
@@ -31,10 +31,6 @@ from domain.notifications import (
 from store.algorithms import AlgorithmRepository
 from store.audit import AuditRepository
 from store.termination import AlertRepository
-
-# The algorithm should acknowledge at once; one that takes longer is tried again.
-HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-MAX_ERROR_CHARS = 500
 
 
 class HaltWebhookActivities:

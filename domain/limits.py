@@ -4,7 +4,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-DEFAULT_CHECK_INTERVAL = timedelta(seconds=30)
 DEFAULT_WARNING_THRESHOLDS = (0.8,)
 
 
@@ -28,16 +27,6 @@ def session_loss(realized_pnl: Decimal, unrealized_pnl: Decimal) -> Decimal:
 def loss_used(loss: Decimal, loss_limit: Decimal) -> float:
     """Fraction of the loss limit consumed (1.0 at the limit, may exceed it)."""
     return float(loss / loss_limit)
-
-
-def must_wake_workflow(loss: Decimal, loss_limit: Decimal, warning_thresholds: list[float]) -> bool:
-    """Whether the loss a fill or mark leaves needs the session's workflow now.
-
-    The API checks every fill and mark as it records it; only a loss that reaches the
-    first warning threshold (or the limit) wakes the workflow, which warns or ends the
-    session. Quieter sessions are looked at by the periodic check.
-    """
-    return loss_used(loss, loss_limit) >= min([*warning_thresholds, 1.0])
 
 
 def time_used(now: datetime, start_time: datetime, end_time: datetime) -> float:

@@ -21,7 +21,7 @@ from pydantic import (
 from domain.limits import DEFAULT_WARNING_THRESHOLDS, WarningKind
 from domain.positions import plain_money
 from domain.status import EndReason, SessionStatus
-from domain.text import REASON_MAX, Amount, check_text, clean_text
+from domain.text import REASON_MAX, Amount, check_text, clean_text_or
 
 SYSTEM_ACTOR = "system"
 
@@ -31,12 +31,6 @@ UNKNOWN_ACTOR = "unknown"
 # An actor as the workflow records it: the API's "key:<id>:<display name>", or an operator's
 # name typed into the Web UI or the CLI.
 RECORDED_ACTOR_MAX = 200
-
-
-def lenient_text(value: object, limit: int, default: str) -> str:
-    """What a signal's free text field becomes: forbidden characters dropped, bounded, never
-    empty. A signal cannot be refused, so its payload is made safe instead."""
-    return clean_text(value, limit).strip() or default
 
 
 def _recorded_actor(value: str) -> str:
@@ -101,8 +95,8 @@ class TerminateInput(BaseModel):
         asked = fields.get("end_reason")
         end_reason = next((r for r in REQUESTABLE_END_REASONS if r.value == asked), None)
         return cls(
-            reason=lenient_text(fields.get("reason"), REASON_MAX, "no reason given"),
-            actor=lenient_text(fields.get("actor"), RECORDED_ACTOR_MAX, UNKNOWN_ACTOR),
+            reason=clean_text_or(fields.get("reason"), REASON_MAX, "no reason given"),
+            actor=clean_text_or(fields.get("actor"), RECORDED_ACTOR_MAX, UNKNOWN_ACTOR),
             end_reason=end_reason,
         )
 
@@ -272,9 +266,9 @@ class GateChangeInput(BaseModel):
     @classmethod
     def from_signal(cls, payload: Any) -> "GateChangeInput":
         fields = payload if isinstance(payload, dict) else {"reason": payload}
-        reason = lenient_text(fields.get("reason"), REASON_MAX, "")
+        reason = clean_text_or(fields.get("reason"), REASON_MAX, "")
         return cls(
-            actor=lenient_text(fields.get("actor"), RECORDED_ACTOR_MAX, UNKNOWN_ACTOR),
+            actor=clean_text_or(fields.get("actor"), RECORDED_ACTOR_MAX, UNKNOWN_ACTOR),
             reason=reason or None,
         )
 

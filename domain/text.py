@@ -217,6 +217,7 @@ Amount = Annotated[
 """Money or a quantity: ``"12.5"`` or ``12.5``, ASCII digits, <= 16 integer digits, <= 8 places."""
 
 
-def lenient_text(max_len: int) -> Any:
-    """An ``Annotated[str, ...]`` that cleans (never refuses) text, for unrefusable payloads."""
-    return Annotated[str, BeforeValidator(partial(clean_text, max_len=max_len))]
+def clean_text_or(value: object, max_len: int, default: str) -> str:
+    """:func:`clean_text`, trimmed, or ``default`` when nothing is left: what a signal's text
+    field becomes, since a signal cannot be refused."""
+    return clean_text(value, max_len).strip() or default

@@ -11,12 +11,12 @@ from domain.limits import (
     due_time_warnings,
     judge,
     loss_used,
-    must_wake_workflow,
     next_time_warning_at,
     session_loss,
     time_until_wake,
     time_used,
 )
+from domain.sweep import loss_used_pct, wake_reason
 
 D = Decimal
 START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
@@ -179,7 +179,9 @@ def test_wake_ignores_instants_that_are_not_due_at_all() -> None:
 def test_a_fill_or_mark_wakes_the_workflow_from_the_first_warning_threshold(
     loss: str, thresholds: list[float], wake: bool
 ) -> None:
-    assert must_wake_workflow(D(loss), D(1000), thresholds) is wake
+    # LossUsedPct as published already: only a threshold or the limit can wake it here.
+    published = loss_used_pct(D(loss), D(1000))
+    assert (wake_reason(D(loss), D(1000), thresholds, [], published) is not None) is wake
 
 
 def test_a_time_warning_is_due_at_its_very_instant_though_the_fraction_rounds_below() -> None:
