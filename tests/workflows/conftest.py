@@ -15,7 +15,7 @@ from starter.runtime.registration import register_search_attributes
 from worker import create_worker
 
 
-def test_server_path() -> str:
+def time_skipping_server_path() -> str:
     beside_python = Path(sys.executable).parent / "temporal-test-server"
     found = str(beside_python) if beside_python.exists() else shutil.which("temporal-test-server")
     if found is None:
@@ -27,7 +27,8 @@ def test_server_path() -> str:
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping server per test: one test's leftovers cannot stall another's clock."""
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=test_server_path()
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=time_skipping_server_path(),
     )
     await register_search_attributes(env.client, env.client.namespace)
     yield env
